@@ -1,0 +1,85 @@
+package emulators_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/linecook/linecook/emulators"
+)
+
+// TestStartServesSQSAndDynamoDB starts the emulators, talks to both through
+// the AWS SDK's ordinary endpoint variables, and checks that Stop leaves
+// no process behind.
+func TestStartServesSQSAndDynamoDB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	emu, err := emulators.Start(ctx, emulators.Options{Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range emu.Env() {
+		k, v, _ := cut(kv)
+		t.Setenv(k, v)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := sqs.NewFromConfig(cfg)
+	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("probe")})
+	if err != nil {
+		t.Fatalf("CreateQueue: %v", err)
+	}
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: created.QueueUrl, MessageBody: aws.String("hello")}); err != nil {
+		t.Fatalf("SendMessage: %v", err)
+	}
+	got, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: created.QueueUrl, WaitTimeSeconds: 1})
+	if err != nil || len(got.Messages) != 1 || aws.ToString(got.Messages[0].Body) != "hello" {
+		t.Fatalf("ReceiveMessage = %v, %v; want the message sent", got, err)
+	}
+
+	d := dynamodb.NewFromConfig(cfg)
+	_, err = d.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String("probe"),
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatalf("CreateTable: %v", err)
+	}
+
+	if err := emu.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-emu.Done():
+	default:
+		t.Fatal("emulator process still running after Stop")
+	}
+}
+
+func cut(kv string) (string, string, bool) {
+	for i := range len(kv) {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+func testLog(t *testing.T) io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}

@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"slices"
+	"strconv"
+)
+
+// The environment every linecook task gets, in ECS (the stack's task
+// definitions) and on one machine (`linecook local`'s worker processes). The
+// worker runtime and the API read these names through envconfig.
+const (
+	EnvWorker            = "LINECOOK_WORKER"
+	EnvStage             = "LINECOOK_STAGE"
+	EnvQueueURL          = "LINECOOK_QUEUE_URL"
+	EnvNextQueueURL      = "LINECOOK_NEXT_QUEUE_URL"
+	EnvDLQURL            = "LINECOOK_DLQ_URL"
+	EnvOrderTable        = "LINECOOK_ORDER_TABLE"
+	EnvConcurrency       = "LINECOOK_CONCURRENCY"
+	EnvVisibilityTimeout = "LINECOOK_VISIBILITY_TIMEOUT"
+	EnvDrainTimeout      = "LINECOOK_DRAIN_TIMEOUT"
+	EnvMaxReceiveCount   = "LINECOOK_MAX_RECEIVE_COUNT"
+	EnvPort              = "LINECOOK_PORT"
+	EnvAPIKey            = "LINECOOK_API_KEY"
+)
+
+// ReservedEnv lists the variables linecook sets; a stage's env may not.
+var ReservedEnv = []string{
+	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvMaxReceiveCount, EnvNextQueueURL,
+	EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker,
+}
+
+// Queues are the resolved addresses a stage's task talks to.
+type Queues struct {
+	URL, NextURL, DLQURL string
+	OrderTable           string
+}
+
+// TaskEnv is the environment of one of the stage's tasks: its own env
+// first, then linecook's, which wins. NextURL is empty for the last stage.
+func (s Stage) TaskEnv(q Queues) map[string]string {
+	env := make(map[string]string, len(s.Env)+10)
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	env[EnvStage] = s.Name
+	if s.Worker != "" {
+		env[EnvWorker] = s.Worker
+	}
+	env[EnvQueueURL] = q.URL
+	env[EnvNextQueueURL] = q.NextURL
+	env[EnvDLQURL] = q.DLQURL
+	env[EnvOrderTable] = q.OrderTable
+	env[EnvConcurrency] = strconv.Itoa(s.Concurrency)
+	env[EnvVisibilityTimeout] = s.VisibilityTimeout.String()
+	env[EnvDrainTimeout] = s.DrainTimeout.String()
+	env[EnvMaxReceiveCount] = strconv.Itoa(s.MaxReceiveCount)
+	return env
+}
+
+// Command is the linecook image's arguments for the stage, or nil for a
+// stage that brings its own image (which then runs its own entrypoint).
+func (s Stage) Command() []string {
+	if s.Image != "" {
+		return nil
+	}
+	return []string{"worker", s.Worker}
+}
+
+// APIEnv is the order API task's environment: it writes orders to the
+// table and sends them to the first stage's queue.
+func (a API) APIEnv(firstQueueURL, orderTable string) map[string]string {
+	return map[string]string{
+		EnvNextQueueURL: firstQueueURL,
+		EnvOrderTable:   orderTable,
+		EnvPort:         strconv.Itoa(a.Port),
+	}
+}
+
+// APICommand is the linecook image's arguments for the order API.
+func APICommand() []string { return []string{"api"} }
+
+// EnvList renders an environment map as KEY=VALUE pairs, sorted.
+func EnvList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}

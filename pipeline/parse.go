@@ -1,0 +1,546 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linecook/linecook/policies"
+)
+
+// Options tunes Parse.
+type Options struct {
+	// Workers lists the registered built-in workers. When non-nil, a stage
+	// that runs the linecook image must name one of them.
+	Workers []string
+}
+
+// Defaults of every key. The README's config table quotes these.
+const (
+	DefaultPolicy           = policies.TargetTracking
+	DefaultMin              = 1
+	DefaultMax              = 10
+	DefaultScaleOutCooldown = 60 * time.Second
+	DefaultScaleInCooldown  = 120 * time.Second
+	DefaultScaleInAfter     = 5 * time.Minute
+	DefaultLatency          = 30 * time.Second
+	DefaultMaxReceiveCount  = 3
+	DefaultCPU              = 256
+	DefaultMemory           = 512
+	DefaultStopTimeout      = 30 * time.Second
+	DefaultLogRetentionDays = 14
+	DefaultAZs              = 2
+	DefaultCIDR             = "10.0.0.0/16"
+	DefaultNAT              = NATSingle
+	DefaultAPIDesiredCount  = 2
+	DefaultAPIPort          = 8080
+	// Generic workload defaults, for workers linecook does not ship.
+	DefaultProcessingTime = time.Second
+	DefaultConcurrency    = 10
+	// Minimum visibility timeout: SQS's own default.
+	minVisibilityTimeout = 30 * time.Second
+)
+
+// workload defaults of the built-in burger workers: their mean work time,
+// and a concurrency that suits it (payment waits on a remote call, so one
+// task keeps hundreds in flight).
+var workerDefaults = map[string]struct {
+	processingTime time.Duration
+	concurrency    int
+}{
+	"payment":  {3 * time.Second, 200},
+	"grill":    {2 * time.Second, 50},
+	"fry":      {1500 * time.Millisecond, 50},
+	"assemble": {time.Second, 50},
+}
+
+// BurgerStages are the stages when `linecook:stages` is unset: the burger
+// pipeline, order → payment → grill → fry → assemble → done.
+var BurgerStages = []string{"payment", "grill", "fry", "assemble"}
+
+var (
+	stageNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,23}$`)
+	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// CloudWatch Logs' accepted retention periods, in days.
+var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+type rawScaling struct {
+	Policy           *string   `json:"policy"`
+	Min              *Int      `json:"min"`
+	Max              *Int      `json:"max"`
+	Desired          *Int      `json:"desired"`
+	ScaleOutCooldown *Duration `json:"scaleOutCooldown"`
+	ScaleInCooldown  *Duration `json:"scaleInCooldown"`
+	TargetValue      *Float    `json:"targetValue"`
+	ScaleInAfter     *Duration `json:"scaleInAfter"`
+}
+
+type rawStage struct {
+	Name              string            `json:"name"`
+	Worker            string            `json:"worker"`
+	Image             string            `json:"image"`
+	Concurrency       *Int              `json:"concurrency"`
+	ProcessingTime    *Duration         `json:"processingTime"`
+	Latency           *Duration         `json:"latency"`
+	VisibilityTimeout *Duration         `json:"visibilityTimeout"`
+	MaxReceiveCount   *Int              `json:"maxReceiveCount"`
+	CPU               *Int              `json:"cpu"`
+	Memory            *Int              `json:"memory"`
+	Spot              *Bool             `json:"spot"`
+	StopTimeout       *Duration         `json:"stopTimeout"`
+	Env               map[string]string `json:"env"`
+	Scaling           *rawScaling       `json:"scaling"`
+}
+
+type rawVPC struct {
+	AZs              *Int     `json:"azs"`
+	CIDR             *string  `json:"cidr"`
+	NAT              *string  `json:"nat"`
+	Endpoints        *Bool    `json:"endpoints"`
+	ID               string   `json:"vpcId"`
+	PublicSubnetIDs  []string `json:"publicSubnetIds"`
+	PrivateSubnetIDs []string `json:"privateSubnetIds"`
+}
+
+type rawAPI struct {
+	CPU             *Int   `json:"cpu"`
+	Memory          *Int   `json:"memory"`
+	DesiredCount    *Int   `json:"desiredCount"`
+	Port            *Int   `json:"port"`
+	CertificateARN  string `json:"certificateArn"`
+	APIKeySecretARN string `json:"apiKeySecretArn"`
+}
+
+type rawTable struct {
+	PointInTimeRecovery *Bool `json:"pointInTimeRecovery"`
+	DeletionProtection  *Bool `json:"deletionProtection"`
+}
+
+// Parse reads the pipeline configuration from values, a stack's config as
+// Pulumi gives it to a program: full keys ("linecook:stages") to strings,
+// objects and lists as JSON. Keys outside the linecook namespace are
+// ignored; an unknown linecook key is an error. Every other key is
+// optional.
+func Parse(values map[string]string, opts Options) (Config, error) {
+	for k := range values {
+		name, ok := strings.CutPrefix(k, Namespace+":")
+		if ok && !slices.Contains(Keys, name) {
+			return Config{}, &Error{Key: k, Value: values[k], Reason: "unknown key (valid: " + strings.Join(prefixed(Keys), ", ") + ")"}
+		}
+	}
+	get := func(key string) (string, bool) {
+		v, ok := values[Namespace+":"+key]
+		return v, ok && v != ""
+	}
+
+	var cfg Config
+	var err error
+	if cfg.VPC, err = parseVPC(get); err != nil {
+		return Config{}, err
+	}
+	if cfg.API, err = parseAPI(get); err != nil {
+		return Config{}, err
+	}
+	if cfg.OrderTable, err = parseTable(get); err != nil {
+		return Config{}, err
+	}
+	if v, ok := get(KeyAlarmEmail); ok {
+		if !strings.Contains(v, "@") || strings.ContainsAny(v, " \t\n") {
+			return Config{}, &Error{Key: KeyAlarmEmail, Value: v, Reason: "not an email address"}
+		}
+		cfg.AlarmEmail = v
+	}
+	cfg.LogRetentionDays = DefaultLogRetentionDays
+	if v, ok := get(KeyLogRetentionDays); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || !slices.Contains(logRetentionDays, n) {
+			return Config{}, &Error{Key: KeyLogRetentionDays, Value: v, Reason: "not a CloudWatch Logs retention (valid: " + joinInts(logRetentionDays) + ")"}
+		}
+		cfg.LogRetentionDays = n
+	}
+	if v, ok := get(KeyImage); ok {
+		cfg.Image = v
+	}
+
+	global := rawScaling{}
+	if v, ok := get(KeyScaling); ok {
+		if err := decodeStrict(KeyScaling, v, &global); err != nil {
+			return Config{}, err
+		}
+	}
+	if _, err := resolveScaling(global, rawScaling{}, KeyScaling, ""); err != nil {
+		return Config{}, err
+	}
+
+	stages := defaultStages()
+	if v, ok := get(KeyStages); ok {
+		stages = nil
+		if err := decodeStrict(KeyStages, v, &stages); err != nil {
+			return Config{}, err
+		}
+		if len(stages) == 0 {
+			return Config{}, &Error{Key: KeyStages, Value: v, Reason: "needs at least one stage (or leave it unset for the burger pipeline: " + strings.Join(BurgerStages, ", ") + ")"}
+		}
+	}
+	seen := map[string]bool{}
+	for i, rs := range stages {
+		key := fmt.Sprintf("%s[%d]", KeyStages, i)
+		st, err := resolveStage(rs, global, key, opts)
+		if err != nil {
+			return Config{}, err
+		}
+		if seen[st.Name] {
+			return Config{}, &Error{Key: key + ".name", Value: st.Name, Reason: "duplicate stage name (stage names must be unique)"}
+		}
+		seen[st.Name] = true
+		cfg.Stages = append(cfg.Stages, st)
+	}
+	return cfg, nil
+}
+
+func defaultStages() []rawStage {
+	out := make([]rawStage, len(BurgerStages))
+	for i, name := range BurgerStages {
+		out[i] = rawStage{Name: name, Worker: name}
+	}
+	return out
+}
+
+func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Stage, error) {
+	st := Stage{Name: rs.Name, Worker: rs.Worker, Image: rs.Image, Env: rs.Env}
+	if !stageNameRE.MatchString(rs.Name) {
+		return Stage{}, &Error{Key: key + ".name", Value: rs.Name, Reason: "stage names are 1–24 characters: a lowercase letter, then lowercase letters, digits or hyphens"}
+	}
+	switch {
+	case rs.Worker == "" && rs.Image == "":
+		return Stage{}, &Error{Key: key + ".worker", Value: "", Reason: "a stage needs a worker" + workerChoices(opts) + " or an image of its own"}
+	case rs.Image == "" && opts.Workers != nil && !slices.Contains(opts.Workers, rs.Worker):
+		return Stage{}, &Error{Key: key + ".worker", Value: rs.Worker, Reason: "unknown worker" + workerChoices(opts)}
+	}
+
+	def, known := workerDefaults[rs.Worker]
+	st.ProcessingTime = DefaultProcessingTime
+	st.Concurrency = DefaultConcurrency
+	if known && rs.Image == "" {
+		st.ProcessingTime, st.Concurrency = def.processingTime, def.concurrency
+	}
+	setInt(&st.Concurrency, rs.Concurrency)
+	setDuration(&st.ProcessingTime, rs.ProcessingTime)
+	st.Latency = DefaultLatency
+	setDuration(&st.Latency, rs.Latency)
+	if err := st.Workload().Validate(); err != nil {
+		return Stage{}, fieldError(key, err)
+	}
+
+	// Long enough that a message is rarely redelivered while still being
+	// worked on (the worker's heartbeat extends it for slow ones), short
+	// enough that a crashed task's messages come back quickly.
+	st.VisibilityTimeout = max(minVisibilityTimeout, (4 * st.ProcessingTime).Round(time.Second))
+	setDuration(&st.VisibilityTimeout, rs.VisibilityTimeout)
+	if st.VisibilityTimeout < time.Second || st.VisibilityTimeout > 12*time.Hour || st.VisibilityTimeout%time.Second != 0 {
+		return Stage{}, &Error{Key: key + ".visibilityTimeout", Value: st.VisibilityTimeout.String(), Reason: "must be whole seconds from 1s to 12h (SQS's range)"}
+	}
+
+	st.MaxReceiveCount = DefaultMaxReceiveCount
+	setInt(&st.MaxReceiveCount, rs.MaxReceiveCount)
+	if st.MaxReceiveCount < 1 || st.MaxReceiveCount > 1000 {
+		return Stage{}, &Error{Key: key + ".maxReceiveCount", Value: strconv.Itoa(st.MaxReceiveCount), Reason: "must be 1 to 1000 (SQS's range)"}
+	}
+
+	st.CPU, st.Memory = DefaultCPU, DefaultMemory
+	setInt(&st.CPU, rs.CPU)
+	setInt(&st.Memory, rs.Memory)
+	if err := validateFargate(key, st.CPU, st.Memory); err != nil {
+		return Stage{}, err
+	}
+	if rs.Spot != nil {
+		st.Spot = bool(*rs.Spot)
+	}
+
+	st.StopTimeout = DefaultStopTimeout
+	setDuration(&st.StopTimeout, rs.StopTimeout)
+	if st.StopTimeout < 2*time.Second || st.StopTimeout > 120*time.Second || st.StopTimeout%time.Second != 0 {
+		return Stage{}, &Error{Key: key + ".stopTimeout", Value: st.StopTimeout.String(), Reason: "must be whole seconds from 2s to 120s (ECS's range)"}
+	}
+	// The worker must finish draining and flush its deletes before ECS's
+	// SIGKILL: keep a quarter of the window (at most 5 s) for that.
+	st.DrainTimeout = st.StopTimeout - min(5*time.Second, st.StopTimeout/4)
+
+	for name := range rs.Env {
+		if !envNameRE.MatchString(name) {
+			return Stage{}, &Error{Key: key + ".env", Value: name, Reason: "not an environment variable name (letters, digits and _, not starting with a digit)"}
+		}
+		if slices.Contains(ReservedEnv, name) {
+			return Stage{}, &Error{Key: key + ".env", Value: name, Reason: "set by linecook itself (reserved: " + strings.Join(ReservedEnv, ", ") + ")"}
+		}
+	}
+
+	var err error
+	if st.Scaling, err = resolveScaling(global, ptrOr(rs.Scaling), KeyScaling, key+".scaling"); err != nil {
+		return Stage{}, err
+	}
+	if _, err := policies.Build(st.Scaling, st.Workload()); err != nil {
+		return Stage{}, fieldError(key, err)
+	}
+	return st, nil
+}
+
+// resolveScaling merges a stage's override onto the global settings and
+// applies defaults. A bad value is reported under the key that set it.
+func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (policies.Settings, error) {
+	s := policies.Settings{
+		Policy:           DefaultPolicy,
+		Min:              DefaultMin,
+		Max:              DefaultMax,
+		ScaleOutCooldown: DefaultScaleOutCooldown,
+		ScaleInCooldown:  DefaultScaleInCooldown,
+		ScaleInAfter:     DefaultScaleInAfter,
+	}
+	desired := -1
+	for _, r := range []rawScaling{global, stage} {
+		if r.Policy != nil {
+			s.Policy = policies.Kind(*r.Policy)
+		}
+		setInt(&s.Min, r.Min)
+		setInt(&s.Max, r.Max)
+		setInt(&desired, r.Desired)
+		setDuration(&s.ScaleOutCooldown, r.ScaleOutCooldown)
+		setDuration(&s.ScaleInCooldown, r.ScaleInCooldown)
+		setDuration(&s.ScaleInAfter, r.ScaleInAfter)
+		if r.TargetValue != nil {
+			s.TargetValue = float64(*r.TargetValue)
+		}
+	}
+	switch {
+	case desired >= 0 || desired < -1:
+		s.Desired = desired
+	case s.Policy == policies.Fixed:
+		s.Desired = 1
+	default:
+		s.Desired = s.Min
+	}
+	if err := s.Validate(); err != nil {
+		var fe *policies.FieldError
+		if errors.As(err, &fe) && stageKey != "" && stage.sets(fe.Field) {
+			return s, fieldError(stageKey, err)
+		}
+		return s, fieldError(globalKey, err)
+	}
+	return s, nil
+}
+
+// sets reports whether the override sets the named field.
+func (r rawScaling) sets(field string) bool {
+	switch field {
+	case "policy":
+		return r.Policy != nil
+	case "min":
+		return r.Min != nil
+	case "max":
+		return r.Max != nil
+	case "desired":
+		return r.Desired != nil
+	case "scaleOutCooldown":
+		return r.ScaleOutCooldown != nil
+	case "scaleInCooldown":
+		return r.ScaleInCooldown != nil
+	case "targetValue":
+		return r.TargetValue != nil
+	case "scaleInAfter":
+		return r.ScaleInAfter != nil
+	}
+	return false
+}
+
+func parseVPC(get func(string) (string, bool)) (VPC, error) {
+	var r rawVPC
+	if v, ok := get(KeyVPC); ok {
+		if err := decodeStrict(KeyVPC, v, &r); err != nil {
+			return VPC{}, err
+		}
+	}
+	v := VPC{AZs: DefaultAZs, CIDR: DefaultCIDR, NAT: DefaultNAT, ID: r.ID,
+		PublicSubnetIDs: r.PublicSubnetIDs, PrivateSubnetIDs: r.PrivateSubnetIDs}
+	setInt(&v.AZs, r.AZs)
+	if r.CIDR != nil {
+		v.CIDR = *r.CIDR
+	}
+	if r.NAT != nil {
+		v.NAT = *r.NAT
+	}
+	if r.Endpoints != nil {
+		v.Endpoints = bool(*r.Endpoints)
+	}
+	if v.ID != "" {
+		if !strings.HasPrefix(v.ID, "vpc-") {
+			return VPC{}, &Error{Key: KeyVPC + ".vpcId", Value: v.ID, Reason: "not a VPC id (vpc-…)"}
+		}
+		if len(v.PublicSubnetIDs) < 2 {
+			return VPC{}, &Error{Key: KeyVPC + ".publicSubnetIds", Value: strings.Join(v.PublicSubnetIDs, ","), Reason: "an existing VPC needs at least two public subnets, in different AZs, for the load balancer"}
+		}
+		if len(v.PrivateSubnetIDs) < 1 {
+			return VPC{}, &Error{Key: KeyVPC + ".privateSubnetIds", Value: "", Reason: "an existing VPC needs at least one private subnet for the tasks"}
+		}
+		return v, nil
+	}
+	if len(v.PublicSubnetIDs)+len(v.PrivateSubnetIDs) > 0 {
+		return VPC{}, &Error{Key: KeyVPC + ".vpcId", Value: "", Reason: "subnet ids need the vpcId they belong to"}
+	}
+	if v.AZs < 2 || v.AZs > 6 {
+		return VPC{}, &Error{Key: KeyVPC + ".azs", Value: strconv.Itoa(v.AZs), Reason: "must be 2 to 6 (the load balancer needs two availability zones)"}
+	}
+	prefix, err := netip.ParsePrefix(v.CIDR)
+	if err != nil || !prefix.Addr().Is4() || prefix.Bits() < 16 || prefix.Bits() > 22 {
+		return VPC{}, &Error{Key: KeyVPC + ".cidr", Value: v.CIDR, Reason: "must be an IPv4 CIDR block from /16 to /22"}
+	}
+	if !slices.Contains([]string{NATNone, NATSingle, NATPerAZ}, v.NAT) {
+		return VPC{}, &Error{Key: KeyVPC + ".nat", Value: v.NAT, Reason: "not a NAT strategy (valid: none, single, per-az)"}
+	}
+	if v.NAT == NATNone && !v.Endpoints {
+		return VPC{}, &Error{Key: KeyVPC + ".nat", Value: v.NAT, Reason: "private tasks without NAT reach ECR, SQS, DynamoDB and CloudWatch Logs only through VPC endpoints: set linecook:vpc.endpoints to true, or nat to single or per-az"}
+	}
+	return v, nil
+}
+
+func parseAPI(get func(string) (string, bool)) (API, error) {
+	var r rawAPI
+	if v, ok := get(KeyAPI); ok {
+		if err := decodeStrict(KeyAPI, v, &r); err != nil {
+			return API{}, err
+		}
+	}
+	a := API{CPU: DefaultCPU, Memory: DefaultMemory, DesiredCount: DefaultAPIDesiredCount, Port: DefaultAPIPort,
+		CertificateARN: r.CertificateARN, APIKeySecretARN: r.APIKeySecretARN}
+	setInt(&a.CPU, r.CPU)
+	setInt(&a.Memory, r.Memory)
+	setInt(&a.DesiredCount, r.DesiredCount)
+	setInt(&a.Port, r.Port)
+	if err := validateFargate(KeyAPI, a.CPU, a.Memory); err != nil {
+		return API{}, err
+	}
+	if a.DesiredCount < 1 || a.DesiredCount > 100 {
+		return API{}, &Error{Key: KeyAPI + ".desiredCount", Value: strconv.Itoa(a.DesiredCount), Reason: "must be 1 to 100"}
+	}
+	if a.Port < 1024 || a.Port > 65535 {
+		return API{}, &Error{Key: KeyAPI + ".port", Value: strconv.Itoa(a.Port), Reason: "must be 1024 to 65535 (the container runs unprivileged)"}
+	}
+	if a.CertificateARN != "" && !isARN(a.CertificateARN, "acm") {
+		return API{}, &Error{Key: KeyAPI + ".certificateArn", Value: a.CertificateARN, Reason: "not an ACM certificate ARN (arn:aws:acm:…)"}
+	}
+	if a.APIKeySecretARN != "" && !isARN(a.APIKeySecretARN, "secretsmanager") {
+		return API{}, &Error{Key: KeyAPI + ".apiKeySecretArn", Value: a.APIKeySecretARN, Reason: "not a Secrets Manager secret ARN (arn:aws:secretsmanager:…)"}
+	}
+	return a, nil
+}
+
+func parseTable(get func(string) (string, bool)) (OrderTable, error) {
+	var r rawTable
+	if v, ok := get(KeyOrderTable); ok {
+		if err := decodeStrict(KeyOrderTable, v, &r); err != nil {
+			return OrderTable{}, err
+		}
+	}
+	var t OrderTable
+	if r.PointInTimeRecovery != nil {
+		t.PointInTimeRecovery = bool(*r.PointInTimeRecovery)
+	}
+	if r.DeletionProtection != nil {
+		t.DeletionProtection = bool(*r.DeletionProtection)
+	}
+	return t, nil
+}
+
+// Fargate's valid memory (MiB) for each CPU size, as min, max and step.
+var fargateMemory = map[int][3]int{
+	256:   {512, 2048, 0}, // 512, 1024, 2048
+	512:   {1024, 4096, 1024},
+	1024:  {2048, 8192, 1024},
+	2048:  {4096, 16384, 1024},
+	4096:  {8192, 30720, 1024},
+	8192:  {16384, 61440, 4096},
+	16384: {32768, 122880, 8192},
+}
+
+func validateFargate(key string, cpu, memory int) error {
+	r, ok := fargateMemory[cpu]
+	if !ok {
+		return &Error{Key: key + ".cpu", Value: strconv.Itoa(cpu), Reason: "not a Fargate CPU size (valid: 256, 512, 1024, 2048, 4096, 8192, 16384)"}
+	}
+	valid := memory >= r[0] && memory <= r[1]
+	desc := fmt.Sprintf("%d to %d MiB in steps of %d", r[0], r[1], r[2])
+	if cpu == 256 {
+		valid = memory == 512 || memory == 1024 || memory == 2048
+		desc = "512, 1024 or 2048 MiB"
+	} else if valid {
+		valid = (memory-r[0])%r[2] == 0
+	}
+	if !valid {
+		return &Error{Key: key + ".memory", Value: strconv.Itoa(memory), Reason: fmt.Sprintf("Fargate with cpu %d takes %s", cpu, desc)}
+	}
+	return nil
+}
+
+func isARN(s, service string) bool {
+	parts := strings.SplitN(s, ":", 6)
+	return len(parts) == 6 && parts[0] == "arn" && strings.HasPrefix(parts[1], "aws") && parts[2] == service
+}
+
+func fieldError(key string, err error) error {
+	var fe *policies.FieldError
+	if errors.As(err, &fe) {
+		return &Error{Key: key + "." + fe.Field, Value: fe.Value, Reason: fe.Err.Error()}
+	}
+	return &Error{Key: key, Reason: err.Error()}
+}
+
+func workerChoices(opts Options) string {
+	if opts.Workers == nil {
+		return ""
+	}
+	names := slices.Clone(opts.Workers)
+	slices.Sort(names)
+	return " (registered: " + strings.Join(names, ", ") + ")"
+}
+
+func setInt(dst *int, v *Int) {
+	if v != nil {
+		*dst = int(*v)
+	}
+}
+
+func setDuration(dst *time.Duration, v *Duration) {
+	if v != nil {
+		*dst = v.Duration
+	}
+}
+
+func ptrOr[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
+func prefixed(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = Namespace + ":" + k
+	}
+	return out
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}

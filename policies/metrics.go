@@ -1,0 +1,153 @@
+package policies
+
+import "time"
+
+// Period is the CloudWatch period every linecook alarm and target-tracking
+// metric uses: SQS publishes its queue metrics once a minute, and target
+// tracking's own alarms are fixed at one-minute datapoints.
+const Period = time.Minute
+
+// Metric is a signal a policy scales on. Each one can be rendered as
+// CloudWatch metric queries (for AWS) and evaluated on a Sample (for the
+// local runner and the simulator), so both sides compute the same number.
+type Metric string
+
+// The metrics policies use.
+const (
+	// MessagesVisible is SQS ApproximateNumberOfMessagesVisible: work
+	// waiting to be picked up.
+	MessagesVisible Metric = "messages-visible"
+	// QueueBacklog is visible plus in-flight (NotVisible) messages: zero
+	// only when the stage has nothing at all to do, the scale-in signal.
+	QueueBacklog Metric = "queue-backlog"
+	// BacklogPerTask is visible messages ÷ running tasks, with zero running
+	// tasks counted as one (the division is otherwise undefined).
+	BacklogPerTask Metric = "backlog-per-task"
+	// WakeUp is 1 when messages are visible and the service wants no
+	// tasks, else 0: the signal that moves a scaled-to-zero stage to one.
+	WakeUp Metric = "wake-up"
+)
+
+// Sample is one observation of a stage: what CloudWatch would report.
+type Sample struct {
+	Visible  float64 // ApproximateNumberOfMessagesVisible
+	InFlight float64 // ApproximateNumberOfMessagesNotVisible
+	Running  float64 // ECS RunningTaskCount
+	Desired  float64 // ECS DesiredTaskCount
+}
+
+// Value evaluates the metric on s, exactly as the CloudWatch expression in
+// Queries does.
+func (m Metric) Value(s Sample) float64 {
+	switch m {
+	case MessagesVisible:
+		return s.Visible
+	case QueueBacklog:
+		return s.Visible + s.InFlight
+	case BacklogPerTask:
+		if s.Running > 0 {
+			return s.Visible / s.Running
+		}
+		return s.Visible
+	case WakeUp:
+		if s.Visible > 0 && s.Desired == 0 {
+			return 1
+		}
+		return 0
+	}
+	return 0
+}
+
+// Statistic is a CloudWatch statistic name.
+type Statistic string
+
+// Statistics linecook uses.
+const (
+	Maximum Statistic = "Maximum"
+	Average Statistic = "Average"
+	Sum     Statistic = "Sum"
+)
+
+// Target names the AWS resources a metric is measured on.
+type Target struct {
+	QueueName   string // the stage's SQS queue name
+	ClusterName string // the ECS cluster name
+	ServiceName string // the ECS service name
+}
+
+// MetricStat is one CloudWatch metric with its statistic.
+type MetricStat struct {
+	Namespace  string
+	MetricName string
+	Dimensions map[string]string
+	Stat       Statistic
+}
+
+// Query is one entry of a CloudWatch metric-math query list: either a
+// metric (Stat set) or an expression over other queries' IDs. Exactly one
+// query of a list has ReturnData set: the value alarms and policies use.
+type Query struct {
+	ID         string
+	Label      string
+	Stat       *MetricStat
+	Expression string
+	ReturnData bool
+}
+
+// CloudWatch namespaces and metric names the queries use.
+const (
+	sqsNamespace       = "AWS/SQS"
+	insightsNamespace  = "ECS/ContainerInsights"
+	visibleMetric      = "ApproximateNumberOfMessagesVisible"
+	notVisibleMetric   = "ApproximateNumberOfMessagesNotVisible"
+	runningTasksMetric = "RunningTaskCount"
+	desiredTasksMetric = "DesiredTaskCount"
+)
+
+// Queries renders the metric as CloudWatch metric queries for target t.
+// Single-metric signals come back as one query; derived ones as metric math,
+// so no Lambda or custom metric is needed to compute them.
+func (m Metric) Queries(t Target) []Query {
+	queue := map[string]string{"QueueName": t.QueueName}
+	service := map[string]string{"ClusterName": t.ClusterName, "ServiceName": t.ServiceName}
+	visible := Query{ID: "visible", Label: "messages visible", Stat: &MetricStat{
+		Namespace: sqsNamespace, MetricName: visibleMetric, Dimensions: queue, Stat: Maximum,
+	}}
+	switch m {
+	case MessagesVisible:
+		visible.ReturnData = true
+		return []Query{visible}
+	case QueueBacklog:
+		return []Query{
+			visible,
+			{ID: "inflight", Label: "messages in flight", Stat: &MetricStat{
+				Namespace: sqsNamespace, MetricName: notVisibleMetric, Dimensions: queue, Stat: Maximum,
+			}},
+			{ID: "backlog", Label: "queue backlog (visible + in flight)",
+				Expression: "FILL(visible, 0) + FILL(inflight, 0)", ReturnData: true},
+		}
+	case BacklogPerTask:
+		return []Query{
+			visible,
+			{ID: "running", Label: "running tasks", Stat: &MetricStat{
+				Namespace: insightsNamespace, MetricName: runningTasksMetric, Dimensions: service, Stat: Average,
+			}},
+			// Zero running tasks count as one, as Copilot does: the metric
+			// stays defined, and target tracking cannot act from zero anyway
+			// (capacity × metric ÷ target is 0), which is the wake-up
+			// policy's job.
+			{ID: "backlogpertask", Label: "backlog per task",
+				Expression: "IF(FILL(running, 0) > 0, visible / FILL(running, 0), visible)", ReturnData: true},
+		}
+	case WakeUp:
+		return []Query{
+			visible,
+			{ID: "desired", Label: "desired tasks", Stat: &MetricStat{
+				Namespace: insightsNamespace, MetricName: desiredTasksMetric, Dimensions: service, Stat: Average,
+			}},
+			{ID: "wakeup", Label: "messages waiting with no task",
+				Expression: "IF(FILL(visible, 0) > 0 AND FILL(desired, 0) == 0, 1, 0)", ReturnData: true},
+		}
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package policies
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Plan is a policy made concrete for one stage: the capacity bounds and the
+// Application Auto Scaling policies, with their alarms, to create.
+type Plan struct {
+	Kind Kind
+	// Min, Max bound the service's desired count; Desired is the count the
+	// service is created with. For Fixed all three are equal.
+	Min, Max, Desired int
+	// TargetTracking is set for the target-tracking policy.
+	TargetTracking *TargetTrackingPolicy
+	// StepPolicies are the alarm-driven policies: scale-out and scale-in
+	// for Step, and the wake-up policy whenever Min is 0.
+	StepPolicies []StepPolicy
+}
+
+// Scaled reports whether the plan needs an Application Auto Scaling target.
+func (p Plan) Scaled() bool { return p.Kind != Fixed }
+
+// TargetTrackingPolicy keeps Metric at TargetValue.
+type TargetTrackingPolicy struct {
+	Name                              string
+	Metric                            Metric
+	TargetValue                       float64
+	ScaleOutCooldown, ScaleInCooldown time.Duration
+}
+
+// AdjustmentType is how a step policy changes capacity.
+type AdjustmentType string
+
+// Adjustment types, as Application Auto Scaling names them.
+const (
+	ChangeInCapacity        AdjustmentType = "ChangeInCapacity"
+	ExactCapacity           AdjustmentType = "ExactCapacity"
+	PercentChangeInCapacity AdjustmentType = "PercentChangeInCapacity"
+)
+
+// Comparison is a CloudWatch alarm comparison operator.
+type Comparison string
+
+// Comparisons linecook's alarms use.
+const (
+	GreaterThanOrEqual Comparison = "GreaterThanOrEqualToThreshold"
+	LessThanOrEqual    Comparison = "LessThanOrEqualToThreshold"
+)
+
+// Breaches reports whether value is on the alarming side of threshold.
+func (c Comparison) Breaches(value, threshold float64) bool {
+	if c == LessThanOrEqual {
+		return value <= threshold
+	}
+	return value >= threshold
+}
+
+// Alarm is a CloudWatch metric alarm: it goes to ALARM when
+// DatapointsToAlarm of the last EvaluationPeriods periods breach.
+type Alarm struct {
+	Metric            Metric
+	Statistic         Statistic
+	Period            time.Duration
+	EvaluationPeriods int
+	DatapointsToAlarm int
+	Comparison        Comparison
+	Threshold         float64
+}
+
+// StepAdjustment adds Adjustment when the metric lies within the bounds,
+// which are relative to the alarm threshold; nil is unbounded. Above the
+// threshold the lower bound is inclusive and the upper exclusive; below it
+// the other way round, as in Application Auto Scaling.
+type StepAdjustment struct {
+	LowerBound, UpperBound *float64
+	Adjustment             int
+}
+
+// StepPolicy is an alarm and the step adjustments it triggers. While the
+// alarm stays in ALARM, AWS invokes the policy again every minute; Cooldown
+// decides what those invocations may do.
+type StepPolicy struct {
+	Name                   string
+	Alarm                  Alarm
+	AdjustmentType         AdjustmentType
+	Steps                  []StepAdjustment
+	Cooldown               time.Duration
+	MinAdjustmentMagnitude int
+}
+
+// Step multiples of the scale-out threshold: at 1, 2, 4 and 8 tasks' worth
+// of backlog the step policy adds 1, 2, 4 and 8 tasks. Each step adds about
+// the tasks needed to drain that backlog within the latency objective, and
+// the policy re-fires every minute while the alarm holds, so it approaches
+// proportional control without target tracking's three-minute delay.
+var stepMultiples = []int{1, 2, 4, 8}
+
+// Build turns settings and a stage's workload into a Plan. It fails, naming
+// the setting, when either is invalid.
+func Build(s Settings, w Workload) (Plan, error) {
+	if err := s.Validate(); err != nil {
+		return Plan{}, err
+	}
+	if err := w.Validate(); err != nil {
+		return Plan{}, err
+	}
+	if s.Policy == Fixed {
+		return Plan{Kind: Fixed, Min: s.Desired, Max: s.Desired, Desired: s.Desired}, nil
+	}
+	p := Plan{Kind: s.Policy, Min: s.Min, Max: s.Max, Desired: clamp(s.Desired, s.Min, s.Max)}
+	target := s.TargetValue
+	if target == 0 {
+		target = TargetBacklogPerTask(w)
+	}
+	switch s.Policy {
+	case TargetTracking:
+		p.TargetTracking = &TargetTrackingPolicy{
+			Name:             "backlog-per-task",
+			Metric:           BacklogPerTask,
+			TargetValue:      round2(target),
+			ScaleOutCooldown: s.ScaleOutCooldown,
+			ScaleInCooldown:  s.ScaleInCooldown,
+		}
+	case Step:
+		p.StepPolicies = append(p.StepPolicies, scaleOut(s, target), scaleIn(s))
+	}
+	if p.Min == 0 {
+		p.StepPolicies = append(p.StepPolicies, wakeUp(s))
+	}
+	return p, nil
+}
+
+// scaleOut alarms when one task's worth of backlog (the target backlog per
+// task) is visible, and adds tasks in steps at 1, 2, 4 and 8 times that.
+func scaleOut(s Settings, target float64) StepPolicy {
+	threshold := math.Max(1, math.Ceil(target))
+	steps := make([]StepAdjustment, len(stepMultiples))
+	for i, m := range stepMultiples {
+		lower := float64(m-1) * threshold
+		steps[i] = StepAdjustment{LowerBound: &lower, Adjustment: m}
+		if i+1 < len(stepMultiples) {
+			upper := float64(stepMultiples[i+1]-1) * threshold
+			steps[i].UpperBound = &upper
+		}
+	}
+	return StepPolicy{
+		Name: "scale-out",
+		Alarm: Alarm{
+			Metric: MessagesVisible, Statistic: Maximum, Period: Period,
+			EvaluationPeriods: 1, DatapointsToAlarm: 1,
+			Comparison: GreaterThanOrEqual, Threshold: threshold,
+		},
+		AdjustmentType: ChangeInCapacity,
+		Steps:          steps,
+		Cooldown:       s.ScaleOutCooldown,
+	}
+}
+
+// scaleIn halves the task count once the queue has had nothing visible and
+// nothing in flight for ScaleInAfter. Halving rather than dropping to Min
+// keeps some warm capacity through short lulls inside a rush, and still
+// takes 64 tasks to 1 in six cooldowns.
+func scaleIn(s Settings) StepPolicy {
+	periods := int(s.ScaleInAfter / Period)
+	zero := 0.0
+	return StepPolicy{
+		Name: "scale-in",
+		Alarm: Alarm{
+			Metric: QueueBacklog, Statistic: Maximum, Period: Period,
+			EvaluationPeriods: periods, DatapointsToAlarm: periods,
+			Comparison: LessThanOrEqual, Threshold: 0,
+		},
+		AdjustmentType:         PercentChangeInCapacity,
+		Steps:                  []StepAdjustment{{UpperBound: &zero, Adjustment: -50}},
+		Cooldown:               s.ScaleInCooldown,
+		MinAdjustmentMagnitude: 1,
+	}
+}
+
+// wakeUp adds one task when messages are visible and the service wants
+// none: neither target tracking (capacity × metric ÷ target is 0 at zero
+// tasks) nor a step threshold above one message would ever start it. It
+// adds rather than sets capacity, so stale Container Insights data can only
+// ever add a task, never cut a running service down to one.
+func wakeUp(s Settings) StepPolicy {
+	zero := 0.0
+	return StepPolicy{
+		Name: "wake-up",
+		Alarm: Alarm{
+			Metric: WakeUp, Statistic: Maximum, Period: Period,
+			EvaluationPeriods: 1, DatapointsToAlarm: 1,
+			Comparison: GreaterThanOrEqual, Threshold: 1,
+		},
+		AdjustmentType: ChangeInCapacity,
+		Steps:          []StepAdjustment{{LowerBound: &zero, Adjustment: 1}},
+		Cooldown:       s.ScaleOutCooldown,
+	}
+}
+
+// Adjust applies a step policy's matching adjustment to current capacity
+// for a metric value, clamped to [min, max], as Application Auto Scaling
+// computes it. ok is false when no step covers the value.
+func (sp StepPolicy) Adjust(current int, value float64, min, max int) (next int, ok bool) {
+	rel := value - sp.Alarm.Threshold
+	below := rel < 0 || (rel == 0 && sp.Alarm.Comparison == LessThanOrEqual)
+	for _, st := range sp.Steps {
+		if !st.covers(rel, below) {
+			continue
+		}
+		switch sp.AdjustmentType {
+		case ExactCapacity:
+			next = st.Adjustment
+		case PercentChangeInCapacity:
+			delta := float64(current) * float64(st.Adjustment) / 100
+			// Application Auto Scaling rounds percent changes toward zero
+			// and then applies MinAdjustmentMagnitude.
+			d := int(delta)
+			if d == 0 && delta != 0 {
+				d = sign(st.Adjustment)
+			}
+			if abs(d) < sp.MinAdjustmentMagnitude {
+				d = sp.MinAdjustmentMagnitude * sign(st.Adjustment)
+			}
+			next = current + d
+		default:
+			next = current + st.Adjustment
+		}
+		return clamp(next, min, max), true
+	}
+	return current, false
+}
+
+// covers reports whether the step's bounds hold rel, the metric's distance
+// from the threshold. For an alarm that breaches below its threshold, the
+// upper bound is the inclusive one.
+func (st StepAdjustment) covers(rel float64, below bool) bool {
+	if below {
+		return (st.LowerBound == nil || rel > *st.LowerBound) && (st.UpperBound == nil || rel <= *st.UpperBound)
+	}
+	return (st.LowerBound == nil || rel >= *st.LowerBound) && (st.UpperBound == nil || rel < *st.UpperBound)
+}
+
+// DesiredFor is target tracking's capacity for a metric value: proportional
+// (current × value ÷ target), rounded up when adding and down when removing,
+// clamped to [min, max]. AWS's SQS example: 10 tasks at 150 per task with
+// target 100 gives 15.
+func (tt TargetTrackingPolicy) DesiredFor(current int, value float64, min, max int) int {
+	want := float64(current) * value / tt.TargetValue
+	var next int
+	if want >= float64(current) {
+		next = int(math.Ceil(want - 1e-9))
+	} else {
+		next = int(math.Floor(want + 1e-9))
+	}
+	return clamp(next, min, max)
+}
+
+func clamp(v, lo, hi int) int {
+	return max(lo, min(v, hi))
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(v int) int {
+	if v < 0 {
+		return -1
+	}
+	return 1
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// String describes the plan in one line, for logs and `linecook plan`.
+func (p Plan) String() string {
+	switch p.Kind {
+	case Fixed:
+		return fmt.Sprintf("fixed at %d tasks", p.Desired)
+	case TargetTracking:
+		return fmt.Sprintf("target tracking, %d–%d tasks, backlog per task target %g", p.Min, p.Max, p.TargetTracking.TargetValue)
+	default:
+		return fmt.Sprintf("step scaling, %d–%d tasks, scale out at %g visible", p.Min, p.Max, p.StepPolicies[0].Alarm.Threshold)
+	}
+}

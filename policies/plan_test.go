@@ -1,0 +1,168 @@
+package policies
+
+import (
+	"testing"
+	"time"
+)
+
+var payment = Workload{Concurrency: 200, ProcessingTime: 3 * time.Second, Latency: 30 * time.Second}
+
+func settings(kind Kind, min, max int) Settings {
+	return Settings{Policy: kind, Min: min, Max: max, Desired: min,
+		ScaleOutCooldown: time.Minute, ScaleInCooldown: 2 * time.Minute, ScaleInAfter: 5 * time.Minute}
+}
+
+func TestTargetIsConcurrencyTimesLatencyOverProcessingTime(t *testing.T) {
+	if got := TargetBacklogPerTask(payment); got != 2000 {
+		t.Errorf("target = %g, want 200 × 30s / 3s = 2000", got)
+	}
+	one := Workload{Concurrency: 1, ProcessingTime: 3 * time.Second, Latency: 30 * time.Second}
+	if got := TargetBacklogPerTask(one); got != 10 {
+		t.Errorf("single-message target = %g, want AWS's latency / processing time = 10", got)
+	}
+}
+
+func TestLittlesLawTaskCount(t *testing.T) {
+	// Seed 001: 60 orders/s at 3 s each needs 180 in flight; one message
+	// per task means 180 tasks, 200 per task means 1.
+	one := Workload{Concurrency: 1, ProcessingTime: 3 * time.Second, Latency: 30 * time.Second}
+	if got := TasksFor(60, one); got != 180 {
+		t.Errorf("TasksFor(60/s, c=1) = %d, want 180", got)
+	}
+	if got := TasksFor(60, payment); got != 1 {
+		t.Errorf("TasksFor(60/s, c=200) = %d, want 1", got)
+	}
+}
+
+func TestTargetTrackingMatchesAWSExample(t *testing.T) {
+	// AWS's SQS example: 10 tasks, backlog 150 per task, target 100 → 15.
+	tt := TargetTrackingPolicy{TargetValue: 100}
+	if got := tt.DesiredFor(10, 150, 1, 50); got != 15 {
+		t.Errorf("DesiredFor(10, 150) = %d, want 15", got)
+	}
+	if got := tt.DesiredFor(10, 55, 1, 50); got != 5 {
+		t.Errorf("scale-in DesiredFor(10, 55) = %d, want floor(5.5) = 5", got)
+	}
+	if got := tt.DesiredFor(10, 1000, 1, 50); got != 50 {
+		t.Errorf("DesiredFor clamps to max: got %d", got)
+	}
+}
+
+func TestBuildPerPolicy(t *testing.T) {
+	fixed, err := Build(Settings{Policy: Fixed, Desired: 3, Min: 1, Max: 10}, payment)
+	if err != nil || fixed.Scaled() || fixed.Min != 3 || fixed.Max != 3 || len(fixed.StepPolicies) != 0 {
+		t.Errorf("fixed plan = %+v, %v", fixed, err)
+	}
+
+	tt, err := Build(settings(TargetTracking, 1, 10), payment)
+	if err != nil || tt.TargetTracking == nil || tt.TargetTracking.TargetValue != 2000 || tt.TargetTracking.Metric != BacklogPerTask {
+		t.Fatalf("target-tracking plan = %+v, %v", tt, err)
+	}
+	if len(tt.StepPolicies) != 0 {
+		t.Errorf("min 1 target tracking needs no wake-up policy, got %d step policies", len(tt.StepPolicies))
+	}
+
+	tt0, err := Build(settings(TargetTracking, 0, 10), payment)
+	if err != nil || len(tt0.StepPolicies) != 1 || tt0.StepPolicies[0].Name != "wake-up" {
+		t.Fatalf("min 0 target tracking must add a wake-up policy: %+v, %v", tt0, err)
+	}
+
+	step, err := Build(settings(Step, 0, 20), payment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sp := range step.StepPolicies {
+		names = append(names, sp.Name)
+	}
+	if len(names) != 3 || names[0] != "scale-out" || names[1] != "scale-in" || names[2] != "wake-up" {
+		t.Errorf("step policies = %v, want scale-out, scale-in, wake-up", names)
+	}
+	if th := step.StepPolicies[0].Alarm.Threshold; th != 2000 {
+		t.Errorf("scale-out threshold = %g, want one task's target backlog, 2000", th)
+	}
+}
+
+func TestStepAdjustments(t *testing.T) {
+	plan, err := Build(settings(Step, 1, 20), Workload{Concurrency: 10, ProcessingTime: time.Second, Latency: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, in := plan.StepPolicies[0], plan.StepPolicies[1]
+	// Threshold 100 (10 × 10s / 1s): +1 from 100, +2 from 200, +4 from
+	// 400, +8 from 800 visible.
+	for _, tc := range []struct {
+		visible float64
+		want    int
+	}{{100, 3}, {199, 3}, {200, 4}, {399, 4}, {400, 6}, {799, 6}, {800, 10}, {1e6, 10}} {
+		if got, ok := out.Adjust(2, tc.visible, 1, 20); !ok || got != tc.want {
+			t.Errorf("scale-out at %g visible from 2 tasks = %d (%v), want %d", tc.visible, got, ok, tc.want)
+		}
+	}
+	if got, ok := out.Adjust(19, 1e6, 1, 20); !ok || got != 20 {
+		t.Errorf("scale-out clamps to max: %d", got)
+	}
+	// Scale-in halves (rounding toward zero), at least one task.
+	for _, tc := range []struct{ from, want int }{{16, 8}, {3, 2}, {2, 1}, {1, 1}} {
+		if got, ok := in.Adjust(tc.from, 0, 1, 20); !ok || got != tc.want {
+			t.Errorf("scale-in from %d = %d (%v), want %d", tc.from, got, ok, tc.want)
+		}
+	}
+	if in.Alarm.EvaluationPeriods != 5 || in.Alarm.Metric != QueueBacklog {
+		t.Errorf("scale-in alarm = %+v, want 5 periods of an empty backlog", in.Alarm)
+	}
+}
+
+func TestMetricValuesMatchTheirExpressions(t *testing.T) {
+	s := Sample{Visible: 300, InFlight: 50, Running: 3, Desired: 3}
+	for _, tc := range []struct {
+		m    Metric
+		s    Sample
+		want float64
+	}{
+		{MessagesVisible, s, 300},
+		{QueueBacklog, s, 350},
+		{BacklogPerTask, s, 100},
+		{BacklogPerTask, Sample{Visible: 7}, 7}, // zero tasks count as one
+		{WakeUp, Sample{Visible: 1}, 1},
+		{WakeUp, Sample{Visible: 1, Desired: 1}, 0},
+		{WakeUp, Sample{}, 0},
+	} {
+		if got := tc.m.Value(tc.s); got != tc.want {
+			t.Errorf("%s(%+v) = %g, want %g", tc.m, tc.s, got, tc.want)
+		}
+		qs := tc.m.Queries(Target{QueueName: "q", ClusterName: "c", ServiceName: "s"})
+		returned := 0
+		for _, q := range qs {
+			if q.ReturnData {
+				returned++
+			}
+		}
+		if returned != 1 {
+			t.Errorf("%s renders %d returned queries, want exactly 1", tc.m, returned)
+		}
+	}
+}
+
+func TestSettingsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		s     Settings
+		field string
+	}{
+		{"unknown policy", Settings{Policy: "stpe", Max: 1}, "policy"},
+		{"negative min", Settings{Policy: Step, Min: -1, Max: 1, ScaleInAfter: time.Minute}, "min"},
+		{"min over max", Settings{Policy: Step, Min: 3, Max: 2, ScaleInAfter: time.Minute}, "min"},
+		{"zero max", Settings{Policy: TargetTracking, Max: 0}, "max"},
+		{"short scale-in", Settings{Policy: Step, Max: 2, ScaleInAfter: time.Second}, "scaleInAfter"},
+	} {
+		err := tc.s.Validate()
+		fe, ok := err.(*FieldError)
+		if !ok || fe.Field != tc.field {
+			t.Errorf("%s: Validate() = %v, want an error on %s", tc.name, err, tc.field)
+		}
+	}
+	if _, err := Build(settings(Step, 1, 2), Workload{Concurrency: 0, ProcessingTime: time.Second, Latency: time.Second}); err == nil {
+		t.Error("Build accepted zero concurrency")
+	}
+}
