@@ -19,6 +19,11 @@ import (
 	"time"
 )
 
+// TraceIDAttribute is the SQS message attribute that carries an order's
+// trace id from the API through every stage. The runtime reads it into
+// Message.TraceID, logs it, and copies it onto every message it forwards.
+const TraceIDAttribute = "linecook-trace-id"
+
 // Message is one message delivered to a handler.
 type Message struct {
 	// ID is the SQS message id: stable across redeliveries.
