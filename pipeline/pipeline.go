@@ -32,6 +32,11 @@ const (
 	KeyImage            = "image"
 )
 
+// MaxMessageSize is every stage queue's MaximumMessageSize, set explicitly
+// rather than left to the queue's default: 256 KiB, which every SQS region
+// and the local emulator accept. An order message is well under 4 KiB.
+const MaxMessageSize = 262144
+
 // Keys lists every key linecook reads; any other `linecook:` key is a typo.
 var Keys = []string{KeyAlarmEmail, KeyAPI, KeyImage, KeyLogRetentionDays, KeyOrderTable, KeyScaling, KeyStages, KeyVPC}
 
