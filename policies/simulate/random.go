@@ -125,4 +125,3 @@ func (g *poissonGen) draw(mean float64) int64 {
 // *rand.PCG, not through rand.Rand's interface, because a draw per message
 // is the simulator's hottest path.
 func unit(r *rand.PCG) float64 { return float64(r.Uint64()>>11) / (1 << 53) }
-
