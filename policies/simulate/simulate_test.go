@@ -2,9 +2,11 @@ package simulate
 
 import (
 	"bytes"
+	stdpng "image/png"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -420,5 +422,52 @@ func TestOutputs(t *testing.T) {
 	}
 	if lines[0] != "run,stage,second,visible,in_flight,running,desired,starting,stopping" || len(lines) != rows+1 {
 		t.Errorf("csv: header %q and %d rows, want %d", lines[0], len(lines)-1, rows)
+	}
+}
+
+func TestCharts(t *testing.T) {
+	sale := FlashSale{BaseRate: 1, PeakRate: 60, At: time.Minute, Burst: 2 * time.Minute, Duration: 5 * time.Minute}
+	cfg, err := pipeline.StackConfig("../..", "dev", pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := []*Result{mustRun(t, FromConfig(cfg), Options{Scenario: sale, Spread: 0.3, Seed: 1})}
+	var many []*Result
+	for _, k := range policies.Kinds {
+		many = append(many, mustRun(t, WithPolicy(FromConfig(cfg), k, 0, 60), Options{Scenario: sale, Spread: 0.3, Seed: 1}))
+	}
+	for name, rs := range map[string][]*Result{"one run": one, "compare": many} {
+		var png bytes.Buffer
+		if err := WritePNG(&png, rs); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		img, err := stdpng.Decode(&png)
+		if err != nil {
+			t.Fatalf("%s: png does not decode: %v", name, err)
+		}
+		if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 500 {
+			t.Errorf("%s: png is %v, want two charts' worth", name, b)
+		}
+		var html bytes.Buffer
+		if err := WriteHTML(&html, rs); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		page := html.String()
+		if strings.Contains(page, "<script src=") || !strings.Contains(page, "echarts.init") || len(page) < len(echartsJS) {
+			t.Errorf("%s: html page is not self-contained or has no chart", name)
+		}
+		for _, want := range []string{"Backlog (messages visible)", "Tasks running", "grill"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s: html lacks %q", name, want)
+			}
+		}
+	}
+	if got := downsample("x", make([]int32, 86400)); len(got.x) > maxPoints {
+		t.Errorf("a day downsamples to %d points, want at most %d", len(got.x), maxPoints)
+	}
+	peak := make([]int32, 86400)
+	peak[40000] = 7
+	if got := downsample("x", peak); !slices.Contains(got.y, 7) {
+		t.Error("downsampling lost a one-second peak")
 	}
 }
