@@ -167,7 +167,7 @@ func WriteHTML(w io.Writer, results []*Result) error {
 			charts.WithTitleOpts(title),
 			charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
 			charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "30"}),
-			charts.WithGridOpts(opts.Grid{Top: "80"}),
+			charts.WithGridOpts(opts.Grid{Top: "110"}),
 			charts.WithXAxisOpts(opts.XAxis{Type: "value", Name: "minutes"}),
 			charts.WithYAxisOpts(opts.YAxis{Type: "value", Name: c.unit}),
 			charts.WithDataZoomOpts(opts.DataZoom{Type: "inside"}, opts.DataZoom{Type: "slider"}),

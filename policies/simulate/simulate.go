@@ -277,7 +277,9 @@ func Run(stages []Stage, opts Options) (*Result, error) {
 		empty := true
 		for _, s := range sims {
 			var desired int
-			if (sec+1)%sampleEvery == 0 {
+			// Sample in the last second of each interval, so every
+			// period's datapoint is its freshest state.
+			if (sec+2)%sampleEvery == 0 {
 				desired = s.scaler.Observe(at, s.sample())
 			} else {
 				desired = s.scaler.Advance(at)

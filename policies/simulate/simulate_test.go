@@ -471,3 +471,17 @@ func TestCharts(t *testing.T) {
 		t.Error("downsampling lost a one-second peak")
 	}
 }
+
+func TestSampleEveryMinuteStillScales(t *testing.T) {
+	// One sample a minute, as SQS publishes: every period still gets its
+	// datapoint (no missing data), so step scaling reacts at the first
+	// boundary after the backlog crosses its threshold.
+	st := seedWorker(policies.Step, 1)
+	sale := FlashSale{BaseRate: 0, PeakRate: 60, At: 0, Burst: 5 * time.Minute, Duration: 10 * time.Minute}
+	for _, every := range []time.Duration{time.Second, time.Minute} {
+		r := mustRun(t, []Stage{st}, Options{Scenario: sale, Spread: 0.3, Seed: 1, SampleEvery: every})
+		if got := r.Stages[0].Series.Desired[59]; got <= 1 {
+			t.Errorf("sampling every %s: desired at 1 min = %d, want a scale-out", every, got)
+		}
+	}
+}
