@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"time"
 
 	"github.com/linecook/linecook/pipeline"
@@ -195,7 +194,7 @@ type stage struct {
 	conc   int64
 	tps    int64
 	svc    *serviceTable
-	rng    *rand.PCG
+	rng    *rng
 	mask   int64
 
 	tasks                      []*task
@@ -242,7 +241,7 @@ func Run(stages []Stage, opts Options) (*Result, error) {
 		}
 		sims[i] = s
 	}
-	arrivals := poissonGen{r: rand.NewPCG(opts.Seed, 0)}
+	arrivals := poissonGen{r: newRNG(opts.Seed, 0)}
 	endTick := int64(opts.Scenario.Length() / tick)
 	limit := endTick + int64(opts.DrainLimit/tick)
 	sampleEvery := int64(opts.SampleEvery / time.Second)
@@ -376,7 +375,7 @@ func newStage(st Stage, opts Options, tps int64, i int) (*stage, error) {
 	s := &stage{
 		cfg: st, plan: plan, scaler: policies.NewScaler(plan, plan.Desired),
 		conc: int64(st.Workload.Concurrency), tps: tps, svc: svc, mask: size - 1,
-		rng:        rand.NewPCG(opts.Seed, uint64(i)+1),
+		rng:        newRNG(opts.Seed, uint64(i)+1),
 		startTicks: int64(opts.StartDelay) * tps / int64(time.Second),
 		drainTicks: max(1, int64(st.DrainTimeout)*tps/int64(time.Second)),
 		vt:         max(1, int64(st.VisibilityTimeout)*tps/int64(time.Second)),

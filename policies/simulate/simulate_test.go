@@ -4,7 +4,6 @@ import (
 	"bytes"
 	stdpng "image/png"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -336,7 +335,7 @@ func TestScenarioRates(t *testing.T) {
 func TestServiceTableMeanAndSpread(t *testing.T) {
 	for _, spread := range []float64{0, 0.3, 1} {
 		tab := newServiceTable(30, spread)
-		r := rand.NewPCG(1, 2)
+		r := newRNG(1, 2)
 		var sum, sq float64
 		const n = 400000
 		for range n {
@@ -358,7 +357,7 @@ func TestServiceTableMeanAndSpread(t *testing.T) {
 }
 
 func TestPoissonMoments(t *testing.T) {
-	g := poissonGen{r: rand.NewPCG(9, 9)}
+	g := poissonGen{r: newRNG(9, 9)}
 	for _, mean := range []float64{0.1, 3, 9.99, 10, 60, 6000} {
 		var sum, sq float64
 		const n = 200000
