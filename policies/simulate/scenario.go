@@ -48,8 +48,9 @@ func (s Steady) Validate() error {
 	return positiveDur("duration", s.Duration)
 }
 
-// FlashSale is the reference system's flash sale: Base messages a second,
-// jumping to Peak at At for Burst, back to Base until Duration.
+// FlashSale is the reference system's flash sale: BaseRate messages a
+// second, jumping to PeakRate at At for Burst, back to BaseRate until
+// Duration.
 type FlashSale struct {
 	BaseRate, PeakRate float64
 	At, Burst          time.Duration
@@ -89,8 +90,9 @@ func (f FlashSale) Validate() error {
 	return nil
 }
 
-// LunchRush ramps from Base to Peak and back: Base for Lead, a linear ramp
-// up over Ramp, Peak for Plateau, a ramp down over Ramp, Base for Lead.
+// LunchRush ramps from BaseRate to PeakRate and back: BaseRate for Lead, a
+// linear ramp up over Ramp, PeakRate for Plateau, a ramp down over Ramp,
+// BaseRate for Lead.
 type LunchRush struct {
 	BaseRate, PeakRate  float64
 	Lead, Ramp, Plateau time.Duration
