@@ -7,8 +7,8 @@ import "time"
 // (scaled wall-clock time) decide the task count as AWS would. One Scaler
 // serves one stage; it is not safe for concurrent use.
 //
-// The model, from the AWS documentation and reported behaviour
-// (/work/shared/reference/aws-scaling.md):
+// The model, from the AWS documentation, AWS's CDK and Copilot code, and
+// reported behaviour:
 //
 //   - Metrics. Samples are aggregated into 60 s periods aligned to multiples
 //     of Period on the caller's clock ([0,60s), [60s,120s), …). Each raw
@@ -43,8 +43,9 @@ import "time"
 //   - Several policies: scale out to the largest capacity any policy asks
 //     for; scale in only when no policy objects. Target tracking objects
 //     whenever it is not itself scaling in (metric near target, alarms
-//     pending, or missing data); a step policy whose alarm is not in ALARM
-//     has no say.
+//     pending, or missing data), unless its scale-in is disabled, as in
+//     linecook's plans: then it has no say in scale-in, like a step policy
+//     whose alarm is not in ALARM.
 //   - Activities take effect at the period boundary that triggered them.
 //     Not modelled: the minutes CloudWatch takes to publish SQS metrics and
 //     evaluate alarms, and the suspension of scale-in during deployments.
@@ -451,14 +452,16 @@ func (s *Scaler) trackTarget(at time.Duration, cur int) proposal {
 	lo, hi := s.plan.Min, s.plan.Max
 	switch {
 	case tt.high.alarm:
+		// In the scale-out cooldown the capacity already added counts
+		// toward the next scale-out: the formula runs on the current
+		// desired count and only a larger result adds tasks. (The metric
+		// divides by desired tasks too, so this does not compound.)
 		v := tt.high.last
-		base := cur
-		if at < tt.outCooldownEnd {
-			base = tt.outBase
-		}
-		if next := pol.DesiredFor(base, v, lo, hi); next > cur {
+		if next := pol.DesiredFor(cur, v, lo, hi); next > cur {
 			return proposal{kind: propOut, to: next, policy: -1, value: v}
 		}
+	case pol.DisableScaleIn:
+		return proposal{kind: propNone}
 	case tt.low.alarm && at >= s.inCooldownEnd:
 		v := tt.low.last
 		next := pol.DesiredFor(cur, v, lo, hi)

@@ -84,11 +84,13 @@ func TestScalerTargetTrackingRules(t *testing.T) {
 		{"scale-out cooldown counts added capacity", tt(5*time.Minute, 0), []phase{
 			{6*time.Minute + time.Second, Sample{Visible: 1500, Running: 10}},
 		}, 15},
-		// Without a cooldown each minute multiplies the (stale) metric
-		// onto the new capacity: 15 at 3m, 23 at 4m, 35 at 5m, 50 at 6m.
-		{"no cooldown compounds on stale metric", tt(0, 0), []phase{
+		// Without a cooldown, tasks still starting (running stays 10) do
+		// not compound: the metric divides by the desired 15, 1500 / 15 =
+		// 100 is on target, so 15 it stays. Dividing by running tasks alone
+		// would give 15 at 3m, 23 at 4m, 35 at 5m, 50 at 6m.
+		{"no cooldown: tasks still starting do not compound", tt(0, 0), []phase{
 			{6*time.Minute + time.Second, Sample{Visible: 1500, Running: 10}},
-		}, 50},
+		}, 15},
 		// A larger need during the cooldown adds the difference.
 		{"scale-out during cooldown adds the difference", tt(5*time.Minute, 0), []phase{
 			{3*time.Minute + time.Second, Sample{Visible: 1500, Running: 10}},
