@@ -26,10 +26,12 @@ import (
 // Main starts the emulators, runs the tests and stops them. Call it from
 // TestMain: `func TestMain(m *testing.M) { emutest.Main(m) }`.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main returning the exit code, for a TestMain with cleanup of its
+// own to do.
+func Run(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var log io.Writer = io.Discard
