@@ -49,7 +49,7 @@ type deps struct {
 	queue api.Queue
 }
 
-func start(t *testing.T, change func(*deps)) *fixture {
+func start(t testing.TB, change func(*deps)) *fixture {
 	t.Helper()
 	awsCfg := emutest.Config(t)
 	f := &fixture{store: emutest.Table(t), sqs: sqs.NewFromConfig(awsCfg), log: &bytes.Buffer{}}
@@ -78,7 +78,7 @@ func start(t *testing.T, change func(*deps)) *fixture {
 }
 
 // deadEndpoint is an address nothing listens on.
-func deadEndpoint(t *testing.T) string {
+func deadEndpoint(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
