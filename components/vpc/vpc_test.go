@@ -5,11 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/linecook/linecook/components/vpc"
-	"github.com/linecook/linecook/internal/fakeaws"
+	"github.com/linecook/linecook/internal/awstest"
 )
 
 const (
@@ -27,21 +28,33 @@ type outputs struct {
 	public, private []string
 }
 
-func run(t *testing.T, args *vpc.Args) (*fakeaws.Mocks, outputs, error) {
+func run(t *testing.T, args *vpc.Args) (*awstest.Mocks, outputs, error) {
 	t.Helper()
-	var out outputs
-	m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+	got := make(chan outputs, 1)
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		v, err := vpc.New(ctx, "net", args)
 		if err != nil {
 			return err
 		}
 		pulumi.All(v.VpcId, v.CidrBlock, v.PublicSubnetIds, v.PrivateSubnetIds).ApplyT(func(x []any) error {
-			out = outputs{x[0].(string), x[1].(string), x[2].([]string), x[3].([]string)}
+			got <- outputs{x[0].(string), x[1].(string), x[2].([]string), x[3].([]string)}
 			return nil
 		})
 		return nil
 	})
-	return m, out, err
+	if err != nil {
+		return m, outputs{}, err
+	}
+	// An adopted VPC's outputs come from plain inputs and an invoke, which
+	// RunErr does not wait for (the engine does, through the component's
+	// registered outputs): wait here, bounded.
+	select {
+	case out := <-got:
+		return m, out, nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("the component's outputs never resolved")
+		return m, outputs{}, nil
+	}
 }
 
 func TestNetworkShapes(t *testing.T) {
@@ -93,7 +106,7 @@ func TestNetworkShapes(t *testing.T) {
 
 // checkSubnets: one public and one private subnet per AZ, distinct AZs,
 // inside the VPC block, none overlapping, none giving public IPs.
-func checkSubnets(t *testing.T, m *fakeaws.Mocks, args vpc.Args, out outputs) {
+func checkSubnets(t *testing.T, m *awstest.Mocks, args vpc.Args, out outputs) {
 	t.Helper()
 	cidr := args.CIDR
 	if cidr == "" {
@@ -131,7 +144,7 @@ func checkSubnets(t *testing.T, m *fakeaws.Mocks, args vpc.Args, out outputs) {
 
 // checkPrivateRoutes: private subnets route 0.0.0.0/0 through a NAT in
 // their own AZ (per-az), the single NAT, or nowhere.
-func checkPrivateRoutes(t *testing.T, m *fakeaws.Mocks, args vpc.Args, out outputs) {
+func checkPrivateRoutes(t *testing.T, m *awstest.Mocks, args vpc.Args, out outputs) {
 	t.Helper()
 	for i, id := range out.private {
 		var rtID string
@@ -167,7 +180,7 @@ func checkPrivateRoutes(t *testing.T, m *fakeaws.Mocks, args vpc.Args, out outpu
 	}
 }
 
-func checkEndpoints(t *testing.T, m *fakeaws.Mocks, out outputs) {
+func checkEndpoints(t *testing.T, m *awstest.Mocks, out outputs) {
 	t.Helper()
 	sgs := m.OfType(sgType)
 	if len(sgs) != 1 {
@@ -180,7 +193,7 @@ func checkEndpoints(t *testing.T, m *fakeaws.Mocks, out outputs) {
 	}
 	var names []string
 	for _, e := range m.OfType(endpointType) {
-		svc := strings.TrimPrefix(e.String("serviceName"), "com.amazonaws."+fakeaws.Region+".")
+		svc := strings.TrimPrefix(e.String("serviceName"), "com.amazonaws."+awstest.Region+".")
 		names = append(names, svc)
 		switch e.String("vpcEndpointType") {
 		case "Interface":
