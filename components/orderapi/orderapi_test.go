@@ -9,7 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/linecook/linecook/components/orderapi"
-	"github.com/linecook/linecook/internal/fakeaws"
+	"github.com/linecook/linecook/internal/awstest"
 	"github.com/linecook/linecook/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 )
@@ -49,14 +49,14 @@ func apiFrom(t *testing.T, apiJSON, tableJSON string) (pipeline.API, pipeline.Or
 }
 
 type result struct {
-	m   *fakeaws.Mocks
+	m   *awstest.Mocks
 	url string
 }
 
 func run(t *testing.T, api pipeline.API, table pipeline.OrderTable) result {
 	t.Helper()
 	var r result
-	m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		c, err := orderapi.New(ctx, "api", &orderapi.Args{
 			API: api, Table: table,
 			Image:            pulumi.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook@sha256:1"),
@@ -207,9 +207,9 @@ func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
 // checkSecurityGroups: the ALB takes only listenPorts from anywhere and
 // sends only to the API SG; the API takes only its port, only from the
 // ALB SG.
-func checkSecurityGroups(t *testing.T, m *fakeaws.Mocks, albSG, apiSG fakeaws.Resource, listenPorts []float64, port float64) {
+func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Resource, listenPorts []float64, port float64) {
 	t.Helper()
-	for _, sg := range []fakeaws.Resource{albSG, apiSG} {
+	for _, sg := range []awstest.Resource{albSG, apiSG} {
 		if sg.Get("ingress") != nil || sg.Get("egress") != nil {
 			t.Errorf("SG %s has inline rules %v %v; all rules should be separate resources", sg.Name, sg.Get("ingress"), sg.Get("egress"))
 		}
@@ -243,7 +243,7 @@ func checkSecurityGroups(t *testing.T, m *fakeaws.Mocks, albSG, apiSG fakeaws.Re
 	}
 }
 
-func grantsOf(t *testing.T, m *fakeaws.Mocks, role string) map[string][]string {
+func grantsOf(t *testing.T, m *awstest.Mocks, role string) map[string][]string {
 	t.Helper()
 	r, ok := m.Find("aws:iam/role:Role", role)
 	if !ok {
@@ -270,7 +270,7 @@ func grantsOf(t *testing.T, m *fakeaws.Mocks, role string) map[string][]string {
 
 func TestOrderAPIArgErrors(t *testing.T) {
 	api, _ := apiFrom(t, "", "")
-	m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		_, err := orderapi.New(ctx, "api", &orderapi.Args{API: api})
 		return err
 	})

@@ -7,7 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/linecook/linecook/components/queue"
-	"github.com/linecook/linecook/internal/fakeaws"
+	"github.com/linecook/linecook/internal/awstest"
 )
 
 const (
@@ -19,7 +19,7 @@ const (
 
 func TestQueueWithDLQ(t *testing.T) {
 	var urls []string
-	m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		q, err := queue.New(ctx, "grill", &queue.Args{
 			VisibilityTimeoutSeconds: pulumi.Int(40),
 			MaxAgeSeconds:            pulumi.Int(30),
@@ -66,7 +66,7 @@ func TestQueueWithDLQ(t *testing.T) {
 	if dlq.Number("messageRetentionSeconds") <= main.Number("messageRetentionSeconds") {
 		t.Error("DLQ retention must exceed the main queue's, or redriven messages expire on arrival")
 	}
-	for _, r := range []fakeaws.Resource{main, dlq} {
+	for _, r := range []awstest.Resource{main, dlq} {
 		if !r.Bool("sqsManagedSseEnabled") {
 			t.Errorf("%s: sqsManagedSseEnabled is not set", r.Name)
 		}
@@ -104,7 +104,7 @@ func TestQueueWithDLQ(t *testing.T) {
 		t.Fatalf("%d topics, want the one the component creates", len(topics))
 	}
 	topicArn := topics[0].Outputs["arn"]
-	alarms := map[string]fakeaws.Resource{}
+	alarms := map[string]awstest.Resource{}
 	for _, a := range m.OfType(alarmType) {
 		alarms[a.String("metricName")] = a
 		if acts := a.Strings("alarmActions"); len(acts) != 1 || acts[0] != topicArn {
@@ -147,7 +147,7 @@ func TestQueueWithDLQ(t *testing.T) {
 
 func TestQueueUsesAGivenTopicAndDefaults(t *testing.T) {
 	const topic = "arn:aws:sns:us-east-1:123456789012:shared"
-	m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		_, err := queue.New(ctx, "fry", &queue.Args{
 			VisibilityTimeoutSeconds: pulumi.Int(30),
 			MaxAgeSeconds:            pulumi.Int(60),
@@ -187,7 +187,7 @@ func TestQueueRejectsMissingArgs(t *testing.T) {
 		{"bad receive count", &queue.Args{VisibilityTimeoutSeconds: pulumi.Int(1), MaxAgeSeconds: pulumi.Int(1), MaxReceiveCount: 5000}, "1 to 1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+			m, err := awstest.Run(func(ctx *pulumi.Context) error {
 				_, err := queue.New(ctx, "q", tc.args)
 				return err
 			})

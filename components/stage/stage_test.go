@@ -10,7 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/linecook/linecook/components/stage"
-	"github.com/linecook/linecook/internal/fakeaws"
+	"github.com/linecook/linecook/internal/awstest"
 	"github.com/linecook/linecook/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
@@ -76,15 +76,15 @@ func argsFor(st pipeline.Stage, w wiring) *stage.Args {
 	return a
 }
 
-func run(t *testing.T, args *stage.Args) (*fakeaws.Mocks, error) {
+func run(t *testing.T, args *stage.Args) (*awstest.Mocks, error) {
 	t.Helper()
-	return fakeaws.Run(func(ctx *pulumi.Context) error {
+	return awstest.Run(func(ctx *pulumi.Context) error {
 		_, err := stage.New(ctx, "grill", args)
 		return err
 	})
 }
 
-func one(t *testing.T, m *fakeaws.Mocks, typ string) fakeaws.Resource {
+func one(t *testing.T, m *awstest.Mocks, typ string) awstest.Resource {
 	t.Helper()
 	rs := m.OfType(typ)
 	if len(rs) != 1 {
@@ -143,7 +143,7 @@ func TestScalingResourcesPerPolicy(t *testing.T) {
 	}
 }
 
-func checkTarget(t *testing.T, m *fakeaws.Mocks, plan policies.Plan) {
+func checkTarget(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
 	target := one(t, m, targetType)
 	if target.String("resourceId") != "service/kitchen/grill" || target.String("scalableDimension") != "ecs:service:DesiredCount" ||
@@ -157,7 +157,7 @@ func checkTarget(t *testing.T, m *fakeaws.Mocks, plan policies.Plan) {
 	}
 }
 
-func checkTargetTracking(t *testing.T, m *fakeaws.Mocks, plan policies.Plan) {
+func checkTargetTracking(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
 	p, ok := m.Find(policyType, "grill-backlog-per-task")
 	if !ok {
@@ -200,7 +200,7 @@ func checkTargetTracking(t *testing.T, m *fakeaws.Mocks, plan policies.Plan) {
 	}
 }
 
-func checkStepPolicies(t *testing.T, m *fakeaws.Mocks, plan policies.Plan) {
+func checkStepPolicies(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
 	for _, sp := range plan.StepPolicies {
 		p, ok := m.Find(policyType, "grill-"+sp.Name)
@@ -336,7 +336,7 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 	logs := one(t, m, logType)
 	if c.Image != image || !slices.Equal(c.Command, []string{"worker", "grill"}) || c.StopTimeout != 45 || !c.ReadonlyRootFilesystem ||
 		c.LogConfiguration.LogDriver != "awslogs" || c.LogConfiguration.Options["awslogs-group"] != logs.Outputs["name"] ||
-		c.LogConfiguration.Options["awslogs-region"] != fakeaws.Region {
+		c.LogConfiguration.Options["awslogs-region"] != awstest.Region {
 		t.Errorf("container = %+v", c)
 	}
 	if logs.Number("retentionInDays") != 30 {
@@ -356,7 +356,7 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 }
 
 // policyOf returns the parsed inline policy of the role named role.
-func policyOf(t *testing.T, m *fakeaws.Mocks, role string) iampolicy.Document {
+func policyOf(t *testing.T, m *awstest.Mocks, role string) iampolicy.Document {
 	t.Helper()
 	r, ok := m.Find(roleType, role)
 	if !ok {
@@ -444,7 +444,7 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 			role, _ := m.Find(roleType, "grill-task")
 			trust, err := iampolicy.Parse(role.String("assumeRolePolicy"))
 			if err != nil || len(trust.Statement) != 1 || trust.Statement[0].Principal["Service"] != "ecs-tasks.amazonaws.com" ||
-				trust.Statement[0].Condition["StringEquals"]["aws:SourceAccount"] != fakeaws.AccountID {
+				trust.Statement[0].Condition["StringEquals"]["aws:SourceAccount"] != awstest.AccountID {
 				t.Errorf("task role trust = %+v (%v), want ecs-tasks from this account", trust, err)
 			}
 		})

@@ -3,13 +3,13 @@ package main
 import (
 	"testing"
 
-	"github.com/linecook/linecook/internal/fakeaws"
+	"github.com/linecook/linecook/internal/awstest"
 )
 
 // TestExampleDeploys runs the example against the fake AWS: it must keep
 // working as the components change.
 func TestExampleDeploys(t *testing.T) {
-	m, err := fakeaws.Run(program)
+	m, err := awstest.Run(program)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
-// Package fakeaws stands in for AWS under pulumi.WithMocks: it answers the
+// Package awstest stands in for AWS under pulumi.WithMocks: it answers the
 // engine's resource registrations and invokes the way the AWS provider
 // would (ids, ARNs, URLs, names), records every registration, and lets
 // tests assert on the resulting resource graph. No AWS, no Pulumi CLI and
 // no provider plugin is involved.
-package fakeaws
+package awstest
 
 import (
 	"encoding/json"
@@ -138,7 +138,7 @@ func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		id, _ := in["id"].(string)
 		out = map[string]any{"id": id, "cidrBlock": "172.31.0.0/16", "arn": "arn:aws:ec2:" + Region + ":" + AccountID + ":vpc/" + id}
 	default:
-		return nil, fmt.Errorf("fakeaws: no answer for invoke %s", args.Token)
+		return nil, fmt.Errorf("awstest: no answer for invoke %s", args.Token)
 	}
 	return resource.NewPropertyMapFromMap(out), nil
 }

@@ -1,4 +1,4 @@
-package fakeaws
+package awstest
 
 import (
 	"fmt"

@@ -13,7 +13,7 @@ import (
 	"github.com/linecook/linecook/components/orderapi"
 	"github.com/linecook/linecook/components/queue"
 	"github.com/linecook/linecook/components/stage"
-	"github.com/linecook/linecook/internal/fakeaws"
+	"github.com/linecook/linecook/internal/awstest"
 	"github.com/linecook/linecook/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 )
@@ -46,11 +46,11 @@ type resolved struct {
 }
 
 // runStack runs the stack program with values as its config.
-func runStack(t *testing.T, values map[string]string) (*fakeaws.Mocks, resolved, error) {
+func runStack(t *testing.T, values map[string]string) (*awstest.Mocks, resolved, error) {
 	t.Helper()
-	fakeaws.SetConfig(t, values)
+	awstest.SetConfig(t, values)
 	var r resolved
-	m, err := fakeaws.Run(func(ctx *pulumi.Context) error {
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		out, err := program(ctx)
 		if err != nil {
 			return err
@@ -65,7 +65,7 @@ func runStack(t *testing.T, values map[string]string) (*fakeaws.Mocks, resolved,
 }
 
 // mustRun runs the stack and fails the test on error.
-func mustRun(t *testing.T, values map[string]string) (*fakeaws.Mocks, resolved) {
+func mustRun(t *testing.T, values map[string]string) (*awstest.Mocks, resolved) {
 	t.Helper()
 	m, r, err := runStack(t, values)
 	if err != nil {
@@ -76,7 +76,7 @@ func mustRun(t *testing.T, values map[string]string) (*fakeaws.Mocks, resolved) 
 
 // scalingCounts counts the resources that render scaling plans:
 // alarms under stage components (queue alarms are not scaling).
-func scalingCounts(m *fakeaws.Mocks) map[string]int {
+func scalingCounts(m *awstest.Mocks) map[string]int {
 	out := map[string]int{}
 	for _, name := range stagesOf(m) {
 		comp, _ := m.Find(stage.Type, name)
@@ -89,7 +89,7 @@ func scalingCounts(m *fakeaws.Mocks) map[string]int {
 	return out
 }
 
-func stagesOf(m *fakeaws.Mocks) []string {
+func stagesOf(m *awstest.Mocks) []string {
 	var out []string
 	for _, r := range m.OfType(stage.Type) {
 		out = append(out, r.Name)
@@ -359,9 +359,9 @@ func TestStackFiles(t *testing.T) {
 	root := filepath.Join("..", "..")
 	for _, tc := range []struct {
 		stack string
-		check func(t *testing.T, m *fakeaws.Mocks)
+		check func(t *testing.T, m *awstest.Mocks)
 	}{
-		{"dev", func(t *testing.T, m *fakeaws.Mocks) {
+		{"dev", func(t *testing.T, m *awstest.Mocks) {
 			counts := m.Counts()
 			if counts[natType] != 1 || counts[endpointType] != 0 || counts[subnetType] != 4 {
 				t.Errorf("dev network = %d NAT, %d endpoints, %d subnets; want 1, 0, 4", counts[natType], counts[endpointType], counts[subnetType])
@@ -374,7 +374,7 @@ func TestStackFiles(t *testing.T) {
 				t.Errorf("dev: %d scalable targets, want 4", got)
 			}
 		}},
-		{"prod", func(t *testing.T, m *fakeaws.Mocks) {
+		{"prod", func(t *testing.T, m *awstest.Mocks) {
 			counts := m.Counts()
 			if counts[natType] != 3 || counts[endpointType] != 6 || counts[subnetType] != 6 {
 				t.Errorf("prod network = %d NAT, %d endpoints, %d subnets; want 3, 6, 6", counts[natType], counts[endpointType], counts[subnetType])
@@ -426,7 +426,7 @@ func TestOutputs(t *testing.T) {
 	if r.cluster != "linecook" {
 		t.Errorf("clusterName = %q", r.cluster)
 	}
-	if want := "#dashboards:name=linecook-" + fakeaws.Stack; !strings.HasSuffix(r.dashboard, want) {
+	if want := "#dashboards:name=linecook-" + awstest.Stack; !strings.HasSuffix(r.dashboard, want) {
 		t.Errorf("dashboardUrl = %q, want it to end in %s", r.dashboard, want)
 	}
 	for _, name := range burgerStages {
@@ -520,8 +520,8 @@ func TestDashboardShowsEveryStage(t *testing.T) {
 }
 
 func TestConfigWithoutPulumiConfigVariable(t *testing.T) {
-	fakeaws.UnsetConfig(t)
-	m, err := fakeaws.Run(Program)
+	awstest.UnsetConfig(t)
+	m, err := awstest.Run(Program)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +548,7 @@ type container struct {
 	Environment []struct{ Name, Value string }
 }
 
-func containerOf(t *testing.T, td fakeaws.Resource) container {
+func containerOf(t *testing.T, td awstest.Resource) container {
 	t.Helper()
 	var defs []container
 	if err := td.JSON("containerDefinitions", &defs); err != nil || len(defs) != 1 {
@@ -557,7 +557,7 @@ func containerOf(t *testing.T, td fakeaws.Resource) container {
 	return defs[0]
 }
 
-func envOf(t *testing.T, m *fakeaws.Mocks, name string) map[string]string {
+func envOf(t *testing.T, m *awstest.Mocks, name string) map[string]string {
 	t.Helper()
 	td, ok := m.Find(taskType, name)
 	if !ok {
@@ -570,7 +570,7 @@ func envOf(t *testing.T, m *fakeaws.Mocks, name string) map[string]string {
 	return env
 }
 
-func grantsOf(t *testing.T, m *fakeaws.Mocks, role string) map[string][]string {
+func grantsOf(t *testing.T, m *awstest.Mocks, role string) map[string][]string {
 	t.Helper()
 	r, ok := m.Find(roleType, role)
 	if !ok {
