@@ -93,10 +93,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	table, err := dynamodb.NewTable(ctx, name+"-orders", &dynamodb.TableArgs{
 		BillingMode: pulumi.String("PAY_PER_REQUEST"),
-		HashKey:     pulumi.String("id"),
+		HashKey:     pulumi.String(pipeline.OrderTableKey),
 		Attributes: dynamodb.TableAttributeArray{
-			&dynamodb.TableAttributeArgs{Name: pulumi.String("id"), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableKey), Type: pulumi.String("S")},
 		},
+		// Idempotency records carry an expiry; without TTL they would be
+		// kept forever.
+		Ttl: &dynamodb.TableTtlArgs{AttributeName: pulumi.String(pipeline.OrderTableTTL), Enabled: pulumi.Bool(true)},
 		// With no key given, DynamoDB uses the AWS-managed key (aws/dynamodb),
 		// whose use shows in CloudTrail, rather than an AWS-owned one.
 		ServerSideEncryption:      &dynamodb.TableServerSideEncryptionArgs{Enabled: pulumi.Bool(true)},

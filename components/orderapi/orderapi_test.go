@@ -119,7 +119,8 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 
 	tbl := m.OfType(tableType)[0]
 	if tbl.String("hashKey") != "id" || tbl.String("attributes.0.type") != "S" || tbl.String("billingMode") != "PAY_PER_REQUEST" ||
-		!tbl.Bool("serverSideEncryption.enabled") || tbl.Bool("pointInTimeRecovery.enabled") || tbl.Bool("deletionProtectionEnabled") {
+		!tbl.Bool("serverSideEncryption.enabled") || tbl.Bool("pointInTimeRecovery.enabled") || tbl.Bool("deletionProtectionEnabled") ||
+		!tbl.Bool("ttl.enabled") || tbl.String("ttl.attributeName") != "expiresAt" {
 		t.Errorf("table = %v, want id (S), on demand, encrypted, PITR and protection off by default", tbl.Inputs)
 	}
 

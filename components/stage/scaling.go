@@ -70,6 +70,7 @@ func renderPlan(ctx *pulumi.Context, name string, plan policies.Plan, t scalingT
 				TargetValue:      pulumi.Float64(tt.TargetValue),
 				ScaleOutCooldown: pulumi.Int(seconds(tt.ScaleOutCooldown)),
 				ScaleInCooldown:  pulumi.Int(seconds(tt.ScaleInCooldown)),
+				DisableScaleIn:   pulumi.Bool(tt.DisableScaleIn),
 				CustomizedMetricSpecification: &appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationArgs{
 					Metrics: metrics,
 				},
@@ -117,22 +118,13 @@ func renderPlan(ctx *pulumi.Context, name string, plan policies.Plan, t scalingT
 			Threshold:          pulumi.Float64(a.Threshold),
 			EvaluationPeriods:  pulumi.Int(a.EvaluationPeriods),
 			DatapointsToAlarm:  pulumi.Int(a.DatapointsToAlarm),
-			TreatMissingData:   pulumi.String(missingData(a)),
+			TreatMissingData:   pulumi.String(string(a.MissingData)),
 			AlarmActions:       pulumi.Array{policy.Arn},
 		}, opts); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// missingData: SQS stops publishing only for a queue nobody touches, that
-// is an empty one, so a missing datapoint is read as zero messages.
-func missingData(a policies.Alarm) string {
-	if a.Comparison.Breaches(0, a.Threshold) {
-		return "breaching"
-	}
-	return "notBreaching"
 }
 
 func trackingMetrics(qs []policies.Query) []appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetric {

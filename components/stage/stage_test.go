@@ -104,8 +104,9 @@ func TestScalingResourcesPerPolicy(t *testing.T) {
 		ignoresDesired  bool
 	}{
 		{"fixed", `{"policy":"fixed","desired":3}`, 0, 0, nil, 3, false},
-		{"target tracking", `{"policy":"target-tracking","min":1,"max":8}`, 1, 0, []string{"grill-backlog-per-task"}, 1, true},
-		{"target tracking from zero", `{"policy":"target-tracking","min":0,"max":8}`, 1, 1, []string{"grill-backlog-per-task", "grill-wake-up"}, 0, true},
+		// Target tracking scales in through the load-based step policy.
+		{"target tracking", `{"policy":"target-tracking","min":1,"max":8}`, 1, 1, []string{"grill-backlog-per-task", "grill-scale-in"}, 1, true},
+		{"target tracking from zero", `{"policy":"target-tracking","min":0,"max":8}`, 1, 2, []string{"grill-backlog-per-task", "grill-scale-in", "grill-wake-up"}, 0, true},
 		{"step", `{"policy":"step","min":2,"max":20}`, 1, 2, []string{"grill-scale-in", "grill-scale-out"}, 2, true},
 		{"step from zero", `{"policy":"step","min":0,"max":20}`, 1, 3, []string{"grill-scale-in", "grill-scale-out", "grill-wake-up"}, 0, true},
 	} {
@@ -166,7 +167,8 @@ func checkTargetTracking(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	tt := plan.TargetTracking
 	cfg := "targetTrackingScalingPolicyConfiguration."
 	if p.String("policyType") != "TargetTrackingScaling" || p.Number(cfg+"targetValue") != tt.TargetValue ||
-		p.Number(cfg+"scaleOutCooldown") != tt.ScaleOutCooldown.Seconds() || p.Number(cfg+"scaleInCooldown") != tt.ScaleInCooldown.Seconds() {
+		p.Number(cfg+"scaleOutCooldown") != tt.ScaleOutCooldown.Seconds() || p.Number(cfg+"scaleInCooldown") != tt.ScaleInCooldown.Seconds() ||
+		p.Bool(cfg+"disableScaleIn") != tt.DisableScaleIn {
 		t.Errorf("target tracking = %v, want target %g", p.Get(cfg), tt.TargetValue)
 	}
 	// The metric math is the plan's, rendered for this queue and service.
@@ -234,7 +236,8 @@ func checkStepPolicies(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 		}
 		a := sp.Alarm
 		if alarm.String("comparisonOperator") != string(a.Comparison) || alarm.Number("threshold") != a.Threshold ||
-			alarm.Number("evaluationPeriods") != float64(a.EvaluationPeriods) || alarm.Number("datapointsToAlarm") != float64(a.DatapointsToAlarm) {
+			alarm.Number("evaluationPeriods") != float64(a.EvaluationPeriods) || alarm.Number("datapointsToAlarm") != float64(a.DatapointsToAlarm) ||
+			alarm.String("treatMissingData") != string(a.MissingData) {
 			t.Errorf("alarm %s = %v, want %+v", sp.Name, alarm.Inputs, a)
 		}
 		if acts := alarm.Strings("alarmActions"); len(acts) != 1 || acts[0] != p.Outputs["arn"] {

@@ -24,11 +24,23 @@ import (
 	"github.com/linecook/linecook/components/stage"
 	"github.com/linecook/linecook/components/vpc"
 	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/workers"
+	stages "github.com/linecook/linecook/workers/burger"
 )
 
-// Workers are the built-in workers a stage may name; any other worker is
-// a config error listing these.
-var Workers = pipeline.BurgerStages
+// Workers are the built-in workers a stage may name: those the linecook
+// image registers. Any other worker is a config error listing these (a
+// stage that brings its own image may name anything).
+var Workers = builtinWorkers()
+
+func builtinWorkers() []string {
+	reg := workers.NewRegistry()
+	// Registering with zero dependencies only lists names; nothing runs.
+	if err := stages.Register(reg, stages.Deps{}); err != nil {
+		panic("burger: the built-in workers do not register: " + err.Error())
+	}
+	return reg.Names()
+}
 
 // Program is the stack: `pulumi up` runs it through cmd/burger-stack.
 func Program(ctx *pulumi.Context) error {

@@ -107,8 +107,10 @@ func TestResourceGraphPerPolicy(t *testing.T) {
 	}{
 		{"fixed", `{"policy":"fixed","desired":2}`, 0, 0, 0, nil},
 		{"step", `{"policy":"step","min":1,"max":20}`, 1, 2, 2, []string{"StepScaling", "StepScaling"}},
-		{"target-tracking", `{"policy":"target-tracking","min":1,"max":10}`, 1, 1, 0, []string{"TargetTrackingScaling"}},
-		{"target-tracking from zero", `{"policy":"target-tracking","min":0,"max":10}`, 1, 2, 1, []string{"StepScaling", "TargetTrackingScaling"}},
+		// Target tracking's own scale-in is disabled; a load-based step
+		// policy (with its alarm) scales in.
+		{"target-tracking", `{"policy":"target-tracking","min":1,"max":10}`, 1, 2, 1, []string{"StepScaling", "TargetTrackingScaling"}},
+		{"target-tracking from zero", `{"policy":"target-tracking","min":0,"max":10}`, 1, 3, 2, []string{"StepScaling", "StepScaling", "TargetTrackingScaling"}},
 		{"step from zero", `{"policy":"step","min":0,"max":20}`, 1, 3, 3, []string{"StepScaling", "StepScaling", "StepScaling"}},
 	}
 	var baseline map[string]int
