@@ -116,6 +116,7 @@ type Consumer struct {
 	visibility                            [visibilityShards]*batcher
 	seed                                  maphash.Seed
 	inflight                              sync.WaitGroup
+	active                                atomic.Int64 // messages inflight counts
 	draining                              atomic.Bool
 	received, succeeded, failed, released atomic.Int64
 	deadLettered                          atomic.Int64
@@ -229,12 +230,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	case <-drained:
 		t.Stop()
 	case <-t.C:
-		c.log.Warn("drain timeout: cancelling the handlers still running; their messages go back to the queue")
+		c.log.Warn("drain timeout: cancelling the handlers still running; their messages go back to the queue",
+			"in_flight", c.active.Load())
 		cancelHandlers()
 		select {
 		case <-drained:
 		case <-time.After(afterCancelGrace):
-			c.log.Error("handlers ignored their cancelled context; their messages reappear when their visibility timeout ends")
+			c.log.Error("messages still in flight after their handlers were cancelled (a handler ignoring its ctx, or SQS slow to take them back); they reappear when their visibility timeout ends",
+				"in_flight", c.active.Load())
 		}
 	}
 
@@ -391,11 +394,13 @@ func (c *Consumer) start(handlerCtx context.Context, m *types.Message, received 
 		d.msg.SentAt = time.UnixMilli(ms)
 	}
 	c.inflight.Add(1)
+	c.active.Add(1)
 	go c.process(handlerCtx, d)
 }
 
 func (c *Consumer) process(handlerCtx context.Context, d *delivery) {
 	defer c.inflight.Done()
+	defer c.active.Add(-1)
 	defer c.slots.release(1)
 	if c.draining.Load() {
 		c.release(d, "draining")
