@@ -53,10 +53,20 @@ type op struct {
 	body    string // send
 	attrs   map[string]types.MessageAttributeValue
 	size    int // send: bytes counted against the request limit
-	// done receives the op's outcome: nil, an error wrapping errRejected,
-	// errSuperseded, or the last transient error. It runs on the batcher's
-	// goroutine and must not block.
+	// The op's outcome (nil, an error wrapping errRejected, errSuperseded,
+	// or the last transient error) goes to done or, without one, to res
+	// (which has room for it). done runs on the batcher's goroutine and
+	// must not block.
 	done func(error)
+	res  chan<- error
+}
+
+func (o *op) finish(err error) {
+	if o.done != nil {
+		o.done(err)
+		return
+	}
+	o.res <- err
 }
 
 // entryError is SQS's verdict on one entry of a batch.
@@ -182,7 +192,7 @@ func (b *batcher) replace(pending []*op, o *op) bool {
 	for i, p := range pending {
 		if p.handle == o.handle {
 			pending[i] = o
-			p.done(errSuperseded)
+			p.finish(errSuperseded)
 			return true
 		}
 	}
@@ -202,7 +212,7 @@ func (b *batcher) flush(ctx context.Context, ops []*op) {
 		switch {
 		case err != nil && requestRejected(err):
 			if len(ops) == 1 {
-				ops[0].done(fmt.Errorf("%w: %w", errRejected, err))
+				ops[0].finish(fmt.Errorf("%w: %w", errRejected, err))
 				return
 			}
 			// One bad entry spoils the whole request: send each alone so
@@ -219,7 +229,7 @@ func (b *batcher) flush(ctx context.Context, ops []*op) {
 			for i, o := range ops {
 				switch e := errs[i]; {
 				case e == nil || errors.Is(e, errRejected):
-					o.done(e)
+					o.finish(e)
 				default:
 					again, last = append(again, o), e
 				}
@@ -230,7 +240,7 @@ func (b *batcher) flush(ctx context.Context, ops []*op) {
 		}
 		if attempt == batchAttempts || !sleep(ctx, bo.next()) {
 			for _, o := range again {
-				o.done(last)
+				o.finish(last)
 			}
 			return
 		}

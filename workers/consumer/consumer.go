@@ -66,8 +66,12 @@ const visibilityShards = 4
 // batchLinger is how long a partial batch waits for more entries.
 const batchLinger = 5 * time.Millisecond
 
-// batchFlushers is how many send or delete requests run at once.
-const batchFlushers = 8
+// batchFlushers is how many send or delete requests run at once;
+// dlqFlushers, for the DLQ, where traffic is light.
+const (
+	batchFlushers = 8
+	dlqFlushers   = 2
+)
 
 // Option configures a Consumer.
 type Option func(*options)
@@ -167,7 +171,7 @@ func New(cfg Config, client SQS, h workers.Handler, opts ...Option) (*Consumer, 
 			&health{log: log, what: "sending to " + cfg.NextQueueURL}, retry)
 	}
 	if cfg.DLQURL != "" {
-		c.dlq = newBatcher(sendCall(client, cfg.DLQURL), batchLinger, 2, false,
+		c.dlq = newBatcher(sendCall(client, cfg.DLQURL), batchLinger, dlqFlushers, false,
 			&health{log: log, what: "sending to " + cfg.DLQURL}, retry)
 	}
 	c.deletes = newBatcher(deleteCall(client, cfg.QueueURL), batchLinger, batchFlushers, false,
@@ -346,6 +350,9 @@ type delivery struct {
 	// invalid says why the runtime cannot hand the message to a handler.
 	invalid error
 
+	// res receives the outcome of the delivery's batch ops, one at a time.
+	res chan error
+
 	mu       sync.Mutex
 	finished bool
 	// heartbeat extends the visibility timeout while the message is ours.
@@ -361,7 +368,7 @@ func (c *Consumer) start(handlerCtx context.Context, m *types.Message, received 
 		c.slots.release(1)
 		return
 	}
-	d := &delivery{handle: *m.ReceiptHandle, body: aws.ToString(m.Body), attrs: m.MessageAttributes, received: received}
+	d := &delivery{handle: *m.ReceiptHandle, body: aws.ToString(m.Body), attrs: m.MessageAttributes, received: received, res: make(chan error, 1)}
 	d.msg = workers.Message{
 		ID:           aws.ToString(m.MessageId),
 		Body:         []byte(d.body),
@@ -436,7 +443,7 @@ func (c *Consumer) complete(d *delivery, out workers.Output, took time.Duration)
 			body = string(out.Body)
 		}
 		attrs := c.forwardAttributes(d, out.Attributes)
-		err := await(c.next, &op{body: body, attrs: attrs, size: messageSize(body, attrs)})
+		err := d.await(c.next, &op{body: body, attrs: attrs, size: messageSize(body, attrs)})
 		if errors.Is(err, errRejected) {
 			c.deadLetter(d, workers.Permanent(fmt.Errorf("the next queue refused the output: %w", err)), took)
 			return
@@ -446,7 +453,7 @@ func (c *Consumer) complete(d *delivery, out workers.Output, took time.Duration)
 			return
 		}
 	}
-	err := await(c.deletes, &op{handle: d.handle})
+	err := d.await(c.deletes, &op{handle: d.handle})
 	c.finish(d)
 	c.succeeded.Add(1)
 	c.metrics.record(took, true)
@@ -485,11 +492,11 @@ func (c *Consumer) deadLetter(d *delivery, cause error, took time.Duration) {
 		return
 	}
 	attrs := c.deadLetterAttributes(d, cause)
-	if err := await(c.dlq, &op{body: d.body, attrs: attrs, size: messageSize(d.body, attrs)}); err != nil {
+	if err := d.await(c.dlq, &op{body: d.body, attrs: attrs, size: messageSize(d.body, attrs)}); err != nil {
 		c.retry(d, fmt.Errorf("%w (sending to the DLQ failed: %w)", cause, err), took)
 		return
 	}
-	err := await(c.deletes, &op{handle: d.handle})
+	err := d.await(c.deletes, &op{handle: d.handle})
 	c.finish(d)
 	c.failed.Add(1)
 	c.deadLettered.Add(1)
@@ -558,9 +565,13 @@ func (c *Consumer) extended(d *delivery, issued time.Time, err error) {
 	switch {
 	case err == nil:
 		d.heartbeat.Reset(time.Until(issued.Add(vt / 2)))
-	case errors.Is(err, errRejected), errors.Is(err, errSuperseded):
-		// Deleted meanwhile, or no longer ours: nothing to keep alive.
-		c.log.Debug("visibility heartbeat stopped", "message_id", d.msg.ID, "reason", err.Error())
+	case errors.Is(err, errSuperseded):
+	case errors.Is(err, errRejected):
+		// Deleted by someone else, received again after its timeout ran
+		// out, or past SQS's 12 hours: nothing left to keep alive, and
+		// the message may be handled twice.
+		c.log.Warn("visibility heartbeat rejected; stopping it (the message may be handled again)",
+			"message_id", d.msg.ID, "trace_id", d.msg.TraceID, "error", err.Error())
 	default:
 		// Try again soon: the message is still ours until its timeout.
 		d.heartbeat.Reset(min(vt/8, time.Second))
@@ -571,15 +582,14 @@ func (c *Consumer) extended(d *delivery, issued time.Time, err error) {
 // seconds. The heartbeat's last extension, if one is pending, is queued
 // before this change on the same ordered batcher, so this one wins.
 func (c *Consumer) settle(d *delivery, seconds int32) error {
-	res := make(chan error, 1)
 	d.mu.Lock()
 	c.stopHeartbeat(d)
-	err := c.visibilityFor(d.handle).add(&op{handle: d.handle, seconds: seconds, done: func(err error) { res <- err }})
+	err := c.visibilityFor(d.handle).add(&op{handle: d.handle, seconds: seconds, res: d.res})
 	d.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return <-res
+	return <-d.res
 }
 
 // finish stops the heartbeat of a message that has been deleted.
@@ -596,14 +606,14 @@ func (c *Consumer) stopHeartbeat(d *delivery) {
 	}
 }
 
-// await queues o and waits for its outcome.
-func await(b *batcher, o *op) error {
-	res := make(chan error, 1)
-	o.done = func(err error) { res <- err }
+// await queues o and waits for its outcome. A delivery waits for one op
+// at a time, so they share its result channel.
+func (d *delivery) await(b *batcher, o *op) error {
+	o.res = d.res
 	if err := b.add(o); err != nil {
 		return err
 	}
-	return <-res
+	return <-d.res
 }
 
 // forwardAttributes are the attributes of the message sent to the next

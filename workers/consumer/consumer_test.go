@@ -558,8 +558,8 @@ func TestHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
 	if extensions != 1 || handled.Load() != 1 {
 		t.Errorf("%d extension attempts, handled %d times; want 1 and 1: a rejected extension ends the heartbeat", extensions, handled.Load())
 	}
-	if n := len(logsWith(t, r.logs, "DEBUG", "heartbeat stopped")); n != 1 {
-		t.Errorf("%d heartbeat-stopped logs, want 1", n)
+	if n := len(logsWith(t, r.logs, "WARN", "heartbeat rejected")); n != 1 {
+		t.Errorf("%d heartbeat-rejected warnings, want 1", n)
 	}
 }
 

@@ -7,7 +7,8 @@
 //
 //	cfg, err := consumer.LoadConfig()
 //	...
-//	awsCfg, err := config.LoadDefaultConfig(ctx)
+//	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(consumer.HTTPClient(cfg)))
+//	...
 //	c, err := consumer.New(cfg, sqs.NewFromConfig(awsCfg), handler)
 //	...
 //	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)

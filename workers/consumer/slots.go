@@ -8,7 +8,10 @@ import (
 // gatherLinger is how long a poller holding some free slots waits for more
 // before receiving, so that under steady load a receive asks for close to
 // ten messages instead of one: fewer requests (SQS bills per request) for
-// a delay that is small next to any real handler's time.
+// a delay that is small next to any real handler's time. In the
+// slow-handler benchmark (3 s handlers, concurrency 600) a receive
+// brought 10.0 messages on average with it, 6.3 without, at the same
+// 198 msgs/s.
 const gatherLinger = 20 * time.Millisecond
 
 // slots is the concurrency limit: one slot per message from its receive

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -168,14 +169,25 @@ func DrainBatched(ctx context.Context, client *sqs.Client, url string, n, gorout
 	return nil
 }
 
-// DrainConsumer runs the runtime with a handler that does nothing until it
-// has handled n messages, then stops it and waits for its drain, so the
-// deletes are done when it returns. cfg.QueueURL is the queue drained.
-func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, opts ...consumer.Option) error {
+// DrainConsumer runs the runtime until it has handled n messages, then
+// stops it and waits for its drain, so the deletes are done when it
+// returns. Its handler waits work (0: returns at once), as an I/O-bound
+// handler waiting on a remote call does. cfg.QueueURL is the queue
+// drained.
+func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, work time.Duration, opts ...consumer.Option) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var handled atomic.Int64
-	h := workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	h := workers.HandlerFunc(func(hctx context.Context, _ workers.Message) (workers.Output, error) {
+		if work > 0 {
+			t := time.NewTimer(work)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-hctx.Done():
+				return workers.Output{}, hctx.Err()
+			}
+		}
 		if handled.Add(1) == int64(n) {
 			cancel()
 		}
