@@ -25,8 +25,8 @@ var client *sqs.Client
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
+	if testing.Short() || flag.Lookup("test.bench").Value.String() == "" {
+		os.Exit(m.Run()) // only benchmarks here: no emulator unless they run
 	}
 	ctx := context.Background()
 	emu, err := emulators.Start(ctx, emulators.Options{})
