@@ -324,7 +324,15 @@ func (s *Server) compensate(ctx context.Context, o orders.Order, key string) {
 	cctx, cancel := s.call(ctx)
 	err := s.store.Delete(cctx, o.ID)
 	cancel()
-	if err != nil && !errors.Is(err, orders.ErrNotFound) {
+	switch {
+	case errors.Is(err, orders.ErrStarted):
+		// The send that reported an error reached the queue after all
+		// (its answer was what timed out): a stage has the order, which
+		// will complete although this client is told 503.
+		s.log.WarnContext(ctx, "an order whose send reported an error was delivered anyway; it will complete",
+			"order", o.ID, "trace", o.TraceID, "idempotencyKey", key != "")
+		return
+	case err != nil && !errors.Is(err, orders.ErrNotFound):
 		s.log.ErrorContext(ctx, "could not delete an order that was never sent; it stays accepted and unprocessed",
 			"order", o.ID, "trace", o.TraceID, "idempotencyKey", key != "", "err", err)
 		return
