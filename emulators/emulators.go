@@ -25,6 +25,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 //go:embed package.json package-lock.json start.mjs
@@ -241,6 +247,24 @@ func (e *Emulators) Env() []string {
 		"AWS_ACCESS_KEY_ID=linecook",
 		"AWS_SECRET_ACCESS_KEY=linecook",
 	}
+}
+
+// AWSConfig is an SDK configuration for the emulators' region with their
+// dummy credentials. Endpoints are per service: build clients with
+// SQSClient and DynamoDBClient, or run child processes with Env.
+func (e *Emulators) AWSConfig(ctx context.Context) (aws.Config, error) {
+	return config.LoadDefaultConfig(ctx, config.WithRegion(Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("linecook", "linecook", "")))
+}
+
+// SQSClient is an SQS client pointed at fauxqs.
+func (e *Emulators) SQSClient(cfg aws.Config) *sqs.Client {
+	return sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(e.SQS) })
+}
+
+// DynamoDBClient is a DynamoDB client pointed at dynalite.
+func (e *Emulators) DynamoDBClient(cfg aws.Config) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(e.DynamoDB) })
 }
 
 // Setenv applies Env to this process, for tests that build SDK clients

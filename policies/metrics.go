@@ -20,9 +20,18 @@ const (
 	// QueueBacklog is visible plus in-flight (NotVisible) messages: zero
 	// only when the stage has nothing at all to do, the scale-in signal.
 	QueueBacklog Metric = "queue-backlog"
-	// BacklogPerTask is visible messages ÷ running tasks, with zero running
-	// tasks counted as one (the division is otherwise undefined).
+	// BacklogPerTask is visible messages ÷ tasks, the target-tracking
+	// signal. Tasks are the larger of running and desired: AWS multiplies
+	// the metric by the desired count, so dividing by running tasks alone
+	// counts the backlog of tasks still starting again at every evaluation
+	// and compounds (the simulator showed 1 → 14 → 248 tasks in two minutes
+	// with a one-minute task start). Zero tasks count as one.
 	BacklogPerTask Metric = "backlog-per-task"
+	// LoadPerTask is visible plus in-flight messages ÷ tasks (as above):
+	// how busy tasks are, counting the work waiting for them. Scale-in
+	// reads it, so a stage scales in when tasks are idle, not only once the
+	// queue is empty.
+	LoadPerTask Metric = "load-per-task"
 	// WakeUp is 1 when messages are visible and the service wants no
 	// tasks, else 0: the signal that moves a scaled-to-zero stage to one.
 	WakeUp Metric = "wake-up"
@@ -45,10 +54,9 @@ func (m Metric) Value(s Sample) float64 {
 	case QueueBacklog:
 		return s.Visible + s.InFlight
 	case BacklogPerTask:
-		if s.Running > 0 {
-			return s.Visible / s.Running
-		}
-		return s.Visible
+		return s.Visible / max(s.Running, s.Desired, 1)
+	case LoadPerTask:
+		return (s.Visible + s.InFlight) / max(s.Running, s.Desired, 1)
 	case WakeUp:
 		if s.Visible > 0 && s.Desired == 0 {
 			return 1
@@ -113,38 +121,44 @@ func (m Metric) Queries(t Target) []Query {
 	visible := Query{ID: "visible", Label: "messages visible", Stat: &MetricStat{
 		Namespace: sqsNamespace, MetricName: visibleMetric, Dimensions: queue, Stat: Maximum,
 	}}
+	inflight := Query{ID: "inflight", Label: "messages in flight", Stat: &MetricStat{
+		Namespace: sqsNamespace, MetricName: notVisibleMetric, Dimensions: queue, Stat: Maximum,
+	}}
+	running := Query{ID: "running", Label: "running tasks", Stat: &MetricStat{
+		Namespace: insightsNamespace, MetricName: runningTasksMetric, Dimensions: service, Stat: Average,
+	}}
+	desired := Query{ID: "desired", Label: "desired tasks", Stat: &MetricStat{
+		Namespace: insightsNamespace, MetricName: desiredTasksMetric, Dimensions: service, Stat: Average,
+	}}
+	// tasks is max(running, desired, 1), written with IF because MAX over
+	// an array is not available in every metric-math context.
+	tasks := Query{ID: "tasks", Label: "tasks (running or desired, at least 1)",
+		Expression: "IF(FILL(desired, 0) > FILL(running, 0), IF(FILL(desired, 0) > 1, FILL(desired, 0), 1), IF(FILL(running, 0) > 1, FILL(running, 0), 1))"}
 	switch m {
 	case MessagesVisible:
 		visible.ReturnData = true
 		return []Query{visible}
 	case QueueBacklog:
-		return []Query{
-			visible,
-			{ID: "inflight", Label: "messages in flight", Stat: &MetricStat{
-				Namespace: sqsNamespace, MetricName: notVisibleMetric, Dimensions: queue, Stat: Maximum,
-			}},
+		return []Query{visible, inflight,
 			{ID: "backlog", Label: "queue backlog (visible + in flight)",
 				Expression: "FILL(visible, 0) + FILL(inflight, 0)", ReturnData: true},
 		}
 	case BacklogPerTask:
-		return []Query{
-			visible,
-			{ID: "running", Label: "running tasks", Stat: &MetricStat{
-				Namespace: insightsNamespace, MetricName: runningTasksMetric, Dimensions: service, Stat: Average,
-			}},
-			// Zero running tasks count as one, as Copilot does: the metric
-			// stays defined, and target tracking cannot act from zero anyway
-			// (capacity × metric ÷ target is 0), which is the wake-up
-			// policy's job.
+		// Zero tasks count as one, as Copilot does: the metric stays
+		// defined, and target tracking cannot act from zero anyway
+		// (capacity × metric ÷ target is 0), which is the wake-up
+		// policy's job.
+		return []Query{visible, running, desired, tasks,
 			{ID: "backlogpertask", Label: "backlog per task",
-				Expression: "IF(FILL(running, 0) > 0, visible / FILL(running, 0), visible)", ReturnData: true},
+				Expression: "FILL(visible, 0) / tasks", ReturnData: true},
+		}
+	case LoadPerTask:
+		return []Query{visible, inflight, running, desired, tasks,
+			{ID: "loadpertask", Label: "load per task (visible + in flight)",
+				Expression: "(FILL(visible, 0) + FILL(inflight, 0)) / tasks", ReturnData: true},
 		}
 	case WakeUp:
-		return []Query{
-			visible,
-			{ID: "desired", Label: "desired tasks", Stat: &MetricStat{
-				Namespace: insightsNamespace, MetricName: desiredTasksMetric, Dimensions: service, Stat: Average,
-			}},
+		return []Query{visible, desired,
 			{ID: "wakeup", Label: "messages waiting with no task",
 				Expression: "IF(FILL(visible, 0) > 0 AND FILL(desired, 0) == 0, 1, 0)", ReturnData: true},
 		}

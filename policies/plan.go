@@ -29,6 +29,10 @@ type TargetTrackingPolicy struct {
 	Metric                            Metric
 	TargetValue                       float64
 	ScaleOutCooldown, ScaleInCooldown time.Duration
+	// DisableScaleIn leaves scale-in to the plan's step policies: target
+	// tracking then never removes tasks and never vetoes another policy's
+	// scale-in.
+	DisableScaleIn bool
 }
 
 // AdjustmentType is how a step policy changes capacity.
@@ -68,7 +72,19 @@ type Alarm struct {
 	DatapointsToAlarm int
 	Comparison        Comparison
 	Threshold         float64
+	// MissingData is CloudWatch's TreatMissingData.
+	MissingData MissingData
 }
+
+// MissingData is how an alarm treats a period without data.
+type MissingData string
+
+// NotBreaching is the only treatment linecook's alarms use: a missing
+// datapoint never scales anything. Missing data means CloudWatch has not
+// heard from SQS or Container Insights (a delay, or a queue idle for six
+// hours, long after scale-in), and acting on silence is how a stage gets
+// scaled in while busy.
+const NotBreaching MissingData = "notBreaching"
 
 // StepAdjustment adds Adjustment when the metric lies within the bounds,
 // which are relative to the alarm threshold; nil is unbounded. Above the
@@ -91,12 +107,19 @@ type StepPolicy struct {
 	MinAdjustmentMagnitude int
 }
 
-// Step multiples of the scale-out threshold: at 1, 2, 4 and 8 tasks' worth
-// of backlog the step policy adds 1, 2, 4 and 8 tasks. Each step adds about
-// the tasks needed to drain that backlog within the latency objective, and
-// the policy re-fires every minute while the alarm holds, so it approaches
-// proportional control without target tracking's three-minute delay.
-var stepMultiples = []int{1, 2, 4, 8}
+// stepMultiples are the scale-out steps: at k tasks' worth of backlog
+// (k × the scale-out threshold) the step policy adds k tasks, for k = 1, 2,
+// 4, … doubling until one step alone reaches max. Each step adds about the
+// tasks needed to drain that backlog within the latency objective, so the
+// response is proportional at any scale; CDK's fixed +1/+5 took the
+// simulator 24 minutes to reach the reference system's 180 tasks.
+func stepMultiples(max int) []int {
+	ks := []int{1}
+	for ks[len(ks)-1] < max {
+		ks = append(ks, 2*ks[len(ks)-1])
+	}
+	return ks
+}
 
 // Build turns settings and a stage's workload into a Plan. It fails, naming
 // the setting, when either is invalid.
@@ -123,9 +146,14 @@ func Build(s Settings, w Workload) (Plan, error) {
 			TargetValue:      round2(target),
 			ScaleOutCooldown: s.ScaleOutCooldown,
 			ScaleInCooldown:  s.ScaleInCooldown,
+			// Backlog per task is ~0 whenever capacity suffices, so its own
+			// scale-in would drop to min under steady traffic and swing back
+			// (the simulator showed min↔max cycles): scale in on load.
+			DisableScaleIn: true,
 		}
+		p.StepPolicies = append(p.StepPolicies, scaleIn(s, w))
 	case Step:
-		p.StepPolicies = append(p.StepPolicies, scaleOut(s, target), scaleIn(s))
+		p.StepPolicies = append(p.StepPolicies, scaleOut(s, target), scaleIn(s, w))
 	}
 	if p.Min == 0 {
 		p.StepPolicies = append(p.StepPolicies, wakeUp(s))
@@ -137,12 +165,13 @@ func Build(s Settings, w Workload) (Plan, error) {
 // task) is visible, and adds tasks in steps at 1, 2, 4 and 8 times that.
 func scaleOut(s Settings, target float64) StepPolicy {
 	threshold := math.Max(1, math.Ceil(target))
-	steps := make([]StepAdjustment, len(stepMultiples))
-	for i, m := range stepMultiples {
+	ks := stepMultiples(s.Max)
+	steps := make([]StepAdjustment, len(ks))
+	for i, m := range ks {
 		lower := float64(m-1) * threshold
 		steps[i] = StepAdjustment{LowerBound: &lower, Adjustment: m}
-		if i+1 < len(stepMultiples) {
-			upper := float64(stepMultiples[i+1]-1) * threshold
+		if i+1 < len(ks) {
+			upper := float64(ks[i+1]-1) * threshold
 			steps[i].UpperBound = &upper
 		}
 	}
@@ -151,7 +180,7 @@ func scaleOut(s Settings, target float64) StepPolicy {
 		Alarm: Alarm{
 			Metric: MessagesVisible, Statistic: Maximum, Period: Period,
 			EvaluationPeriods: 1, DatapointsToAlarm: 1,
-			Comparison: GreaterThanOrEqual, Threshold: threshold,
+			Comparison: GreaterThanOrEqual, Threshold: threshold, MissingData: NotBreaching,
 		},
 		AdjustmentType: ChangeInCapacity,
 		Steps:          steps,
@@ -159,22 +188,29 @@ func scaleOut(s Settings, target float64) StepPolicy {
 	}
 }
 
-// scaleIn halves the task count once the queue has had nothing visible and
-// nothing in flight for ScaleInAfter. Halving rather than dropping to Min
-// keeps some warm capacity through short lulls inside a rush, and still
-// takes 64 tasks to 1 in six cooldowns.
-func scaleIn(s Settings) StepPolicy {
+// scaleIn removes tasks once they have been at most half busy for
+// ScaleInAfter: load per task (visible + in flight ÷ tasks) at or under
+// half the concurrency. Under an eighth (idle, or nearly) it halves the
+// count; otherwise it takes a quarter off, which leaves the remaining tasks
+// about two-thirds busy, under the point where the queue starts to grow.
+// An empty queue (the minimum) is the idle case. Step and target
+// tracking share this policy.
+func scaleIn(s Settings, w Workload) StepPolicy {
 	periods := int(s.ScaleInAfter / Period)
-	zero := 0.0
+	c := float64(w.Concurrency)
+	idle, zero := -3*c/8, 0.0
 	return StepPolicy{
 		Name: "scale-in",
 		Alarm: Alarm{
-			Metric: QueueBacklog, Statistic: Maximum, Period: Period,
+			Metric: LoadPerTask, Statistic: Maximum, Period: Period,
 			EvaluationPeriods: periods, DatapointsToAlarm: periods,
-			Comparison: LessThanOrEqual, Threshold: 0,
+			Comparison: LessThanOrEqual, Threshold: c / 2, MissingData: NotBreaching,
 		},
-		AdjustmentType:         PercentChangeInCapacity,
-		Steps:                  []StepAdjustment{{UpperBound: &zero, Adjustment: -50}},
+		AdjustmentType: PercentChangeInCapacity,
+		Steps: []StepAdjustment{
+			{UpperBound: &idle, Adjustment: -50},
+			{LowerBound: &idle, UpperBound: &zero, Adjustment: -25},
+		},
 		Cooldown:               s.ScaleInCooldown,
 		MinAdjustmentMagnitude: 1,
 	}
@@ -192,7 +228,7 @@ func wakeUp(s Settings) StepPolicy {
 		Alarm: Alarm{
 			Metric: WakeUp, Statistic: Maximum, Period: Period,
 			EvaluationPeriods: 1, DatapointsToAlarm: 1,
-			Comparison: GreaterThanOrEqual, Threshold: 1,
+			Comparison: GreaterThanOrEqual, Threshold: 1, MissingData: NotBreaching,
 		},
 		AdjustmentType: ChangeInCapacity,
 		Steps:          []StepAdjustment{{LowerBound: &zero, Adjustment: 1}},

@@ -58,12 +58,12 @@ func TestBuildPerPolicy(t *testing.T) {
 	if err != nil || tt.TargetTracking == nil || tt.TargetTracking.TargetValue != 2000 || tt.TargetTracking.Metric != BacklogPerTask {
 		t.Fatalf("target-tracking plan = %+v, %v", tt, err)
 	}
-	if len(tt.StepPolicies) != 0 {
-		t.Errorf("min 1 target tracking needs no wake-up policy, got %d step policies", len(tt.StepPolicies))
+	if !tt.TargetTracking.DisableScaleIn || len(tt.StepPolicies) != 1 || tt.StepPolicies[0].Name != "scale-in" {
+		t.Errorf("target tracking scales in through the load-based step policy only, got %+v", tt.StepPolicies)
 	}
 
 	tt0, err := Build(settings(TargetTracking, 0, 10), payment)
-	if err != nil || len(tt0.StepPolicies) != 1 || tt0.StepPolicies[0].Name != "wake-up" {
+	if err != nil || len(tt0.StepPolicies) != 2 || tt0.StepPolicies[1].Name != "wake-up" {
 		t.Fatalf("min 0 target tracking must add a wake-up policy: %+v, %v", tt0, err)
 	}
 
@@ -90,11 +90,15 @@ func TestStepAdjustments(t *testing.T) {
 	}
 	out, in := plan.StepPolicies[0], plan.StepPolicies[1]
 	// Threshold 100 (10 × 10s / 1s): +1 from 100, +2 from 200, +4 from
-	// 400, +8 from 800 visible.
+	// 400, +8 from 800, +16 from 1600, +32 from 3200 visible: doubling
+	// until one step alone reaches max (20).
+	if n := len(out.Steps); n != 6 {
+		t.Errorf("scale-out has %d steps, want 6 (1 to 32)", n)
+	}
 	for _, tc := range []struct {
 		visible float64
 		want    int
-	}{{100, 3}, {199, 3}, {200, 4}, {399, 4}, {400, 6}, {799, 6}, {800, 10}, {1e6, 10}} {
+	}{{100, 3}, {199, 3}, {200, 4}, {399, 4}, {400, 6}, {799, 6}, {800, 10}, {1600, 18}, {1e6, 20}} {
 		if got, ok := out.Adjust(2, tc.visible, 1, 20); !ok || got != tc.want {
 			t.Errorf("scale-out at %g visible from 2 tasks = %d (%v), want %d", tc.visible, got, ok, tc.want)
 		}
@@ -102,14 +106,22 @@ func TestStepAdjustments(t *testing.T) {
 	if got, ok := out.Adjust(19, 1e6, 1, 20); !ok || got != 20 {
 		t.Errorf("scale-out clamps to max: %d", got)
 	}
-	// Scale-in halves (rounding toward zero), at least one task.
-	for _, tc := range []struct{ from, want int }{{16, 8}, {3, 2}, {2, 1}, {1, 1}} {
-		if got, ok := in.Adjust(tc.from, 0, 1, 20); !ok || got != tc.want {
-			t.Errorf("scale-in from %d = %d (%v), want %d", tc.from, got, ok, tc.want)
+	// Idle (load ≤ c/8 = 1.25 per task) halves, rounding toward zero and
+	// removing at least one task; half busy or less takes a quarter off.
+	for _, tc := range []struct {
+		from int
+		load float64
+		want int
+	}{{16, 0, 8}, {3, 1, 2}, {2, 0, 1}, {1, 0, 1}, {16, 5, 12}, {16, 2, 12}, {3, 4, 2}} {
+		if got, ok := in.Adjust(tc.from, tc.load, 1, 20); !ok || got != tc.want {
+			t.Errorf("scale-in from %d at load %g = %d (%v), want %d", tc.from, tc.load, got, ok, tc.want)
 		}
 	}
-	if in.Alarm.EvaluationPeriods != 5 || in.Alarm.Metric != QueueBacklog {
-		t.Errorf("scale-in alarm = %+v, want 5 periods of an empty backlog", in.Alarm)
+	if _, ok := in.Adjust(16, 5.5, 1, 20); ok {
+		t.Error("a load over half the concurrency must match no scale-in step")
+	}
+	if in.Alarm.EvaluationPeriods != 5 || in.Alarm.Metric != LoadPerTask || in.Alarm.Threshold != 5 {
+		t.Errorf("scale-in alarm = %+v, want 5 periods of load per task ≤ 5 (half of 10)", in.Alarm)
 	}
 }
 
@@ -123,7 +135,9 @@ func TestMetricValuesMatchTheirExpressions(t *testing.T) {
 		{MessagesVisible, s, 300},
 		{QueueBacklog, s, 350},
 		{BacklogPerTask, s, 100},
-		{BacklogPerTask, Sample{Visible: 7}, 7}, // zero tasks count as one
+		{BacklogPerTask, Sample{Visible: 300, Running: 2, Desired: 6}, 50}, // starting tasks count
+		{BacklogPerTask, Sample{Visible: 7}, 7},                            // zero tasks count as one
+		{LoadPerTask, s, 350.0 / 3},
 		{WakeUp, Sample{Visible: 1}, 1},
 		{WakeUp, Sample{Visible: 1, Desired: 1}, 0},
 		{WakeUp, Sample{}, 0},

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Run listens on the configured port and serves until ctx ends, then shuts
+// down gracefully (see Serve).
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", ":"+strconv.Itoa(s.cfg.Port))
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends. Then it stops accepting connections
+// and gives in-flight requests ShutdownTimeout to finish (ECS sends
+// SIGTERM after the load balancer has drained the task, and SIGKILL
+// stopTimeout later) before closing what is left.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h := s.Handler()
+	if s.wrap != nil {
+		h = s.wrap(h)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      s.writeTimeout(),
+		// Longer than the load balancer's 60 s idle timeout, so the
+		// balancer, not the task, closes idle connections (no 502s).
+		IdleTimeout:    75 * time.Second,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("order API listening", "addr", ln.Addr().String(), "apiKey", s.cfg.APIKey != "")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: finishing in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		closeErr := srv.Close()
+		<-errc
+		return fmt.Errorf("api: in-flight requests cut off after %s: %w", s.cfg.ShutdownTimeout, errors.Join(err, closeErr))
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: %w", err)
+	}
+	s.log.Info("shut down")
+	return nil
+}
+
+// writeTimeout leaves the synchronous path room for its slowest payment.
+func (s *Server) writeTimeout() time.Duration {
+	longest := s.cfg.Scale(s.cfg.PaymentDelay, 1)
+	return max(30*time.Second, 2*longest+10*time.Second)
+}

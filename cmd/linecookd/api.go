@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/linecook/linecook/api"
+	"github.com/linecook/linecook/orders/dynamo"
+)
+
+func init() {
+	register(command{
+		name:    "api",
+		usage:   "api",
+		summary: "serve the order API on LINECOOK_PORT (needs LINECOOK_NEXT_QUEUE_URL, LINECOOK_ORDER_TABLE)",
+		run:     runAPI,
+	})
+}
+
+func runAPI(ctx context.Context, log *slog.Logger, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("api takes no arguments (got %q); it is configured by LINECOOK_* environment variables", args)
+	}
+	cfg, err := api.LoadConfig()
+	if err != nil {
+		return err
+	}
+	awsCfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	store := orderStore(awsCfg, cfg.OrderTable, cfg.AWSTimeout)
+	srv, err := api.New(cfg, store, sqs.NewFromConfig(awsCfg), log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// loadAWS is the SDK's default configuration: region, credentials (the
+// task role in ECS) and endpoints (AWS_ENDPOINT_URL_* locally) all come
+// from the environment the ordinary way.
+func loadAWS(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("aws config: no region: set AWS_REGION")
+	}
+	return cfg, nil
+}
+
+// orderStore is the order table through the SDK, each call bounded by
+// timeout (0: dynamo.DefaultTimeout).
+func orderStore(cfg aws.Config, table string, timeout time.Duration) *dynamo.Store {
+	return dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Config{Table: table, Timeout: timeout})
+}
