@@ -136,16 +136,24 @@ func (s *Supervisor) pump(stage string, r io.Reader, log io.Writer) {
 // if the task has not exited after grace (ECS's stopTimeout). It returns
 // once the task has exited.
 func (s *Supervisor) Stop(t *Task, grace time.Duration) {
+	s.Terminate(t, grace)
+	<-t.done
+}
+
+// Terminate is Stop without the wait: the task leaves Tasks at once and
+// gets its SIGTERM now, and its SIGKILL later if it needs one.
+func (s *Supervisor) Terminate(t *Task, grace time.Duration) {
 	s.mu.Lock()
 	t.stopping = true
 	s.mu.Unlock()
 	_ = t.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-t.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
-		<-t.done
-	}
+	go func() {
+		select {
+		case <-t.done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}()
 }
 
 // Kill sends SIGKILL at once: a crash, not a scale-in.
