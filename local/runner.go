@@ -54,26 +54,26 @@ type Options struct {
 
 // Runner is a running local pipeline.
 type Runner struct {
-	opts      Options
-	emu       *emulators.Emulators
-	sqs       *sqs.Client
-	queues    []StageQueues
-	table     string
-	sup       *Supervisor
-	metrics   *workerMetrics
-	history   *history
-	scalers   []scaler
-	apiURL    string
-	dashURL   string
-	started   time.Time
-	cancel    context.CancelFunc
-	loops     sync.WaitGroup
-	orders    *tableTracker
-	mu        sync.Mutex
-	desired   []int
-	pending   [][]*time.Timer // starts waiting out the task start delay
-	seq       []int
-	stopping  bool
+	opts     Options
+	emu      *emulators.Emulators
+	sqs      *sqs.Client
+	queues   []StageQueues
+	table    string
+	sup      *Supervisor
+	metrics  *workerMetrics
+	history  *history
+	scalers  []scaler
+	apiURL   string
+	dashURL  string
+	started  time.Time
+	cancel   context.CancelFunc
+	loops    sync.WaitGroup
+	orders   *tableTracker
+	mu       sync.Mutex
+	desired  []int
+	pending  [][]*time.Timer // starts waiting out the task start delay
+	seq      []int
+	stopping bool
 }
 
 // scaler is what the autoscaler asks of a policy: the desired count after
