@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/linecook/linecook/emulators"
 )
@@ -82,4 +83,55 @@ func testLog(t *testing.T) io.Writer {
 		return os.Stderr
 	}
 	return io.Discard
+}
+
+// TestPersistentSQSKeepsAMessageMadeVisibleAgain guards start.mjs's patch
+// of fauxqs 2.4.1, whose persistence lost a message on
+// ChangeMessageVisibility 0 (the runtime's way of giving a message back).
+func TestPersistentSQSKeepsAMessageMadeVisibleAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	emu, err := emulators.Start(ctx, emulators.Options{Log: testLog(t), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Stop()
+	for _, kv := range emu.Env() {
+		k, v, _ := cut(kv)
+		t.Setenv(k, v)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := sqs.NewFromConfig(cfg)
+	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("returned")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := created.QueueUrl
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String("again")}); err != nil {
+		t.Fatal(err)
+	}
+	receive := func() []types.Message {
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: url, WaitTimeSeconds: 1, VisibilityTimeout: 30,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Messages
+	}
+	first := receive()
+	if len(first) != 1 {
+		t.Fatalf("first receive got %d messages, want 1", len(first))
+	}
+	if _, err := q.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: url, ReceiptHandle: first[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+		t.Fatalf("ChangeMessageVisibility 0: %v", err)
+	}
+	again := receive()
+	if len(again) != 1 || again[0].Attributes["ApproximateReceiveCount"] != "2" {
+		t.Fatalf("after ChangeMessageVisibility 0 got %v, want the message back with receive count 2", again)
+	}
 }

@@ -34,6 +34,21 @@ http.Server.prototype.listen = function (...args) {
 };
 
 const { startFauxqs } = await import("fauxqs");
+
+// fauxqs 2.4.1 with --data-dir loses a message made visible again with
+// ChangeMessageVisibility 0: its persistence writes NULL into the NOT NULL
+// receive count, and the throw comes after the message has left the
+// in-flight set and before it rejoins the queue. Keep the receive count
+// (SQS does) and clear only the in-flight columns. The module is not in
+// fauxqs's exports, so reach it next to the entry point: the same URL, so
+// the same module instance fauxqs itself uses.
+const { PersistenceManager } = await import(new URL("./persistence.js", import.meta.resolve("fauxqs")));
+PersistenceManager.prototype.updateMessageReady = function (messageId) {
+  this.linecookReady ??= this.db.prepare(
+    "UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?",
+  );
+  this.linecookReady.run(messageId);
+};
 const require = createRequire(import.meta.url);
 const dynalite = require("dynalite");
 

@@ -88,3 +88,13 @@ func EnvList(env map[string]string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// The order table's schema, shared by the stack that creates it and the
+// store that writes it (orders/dynamo tests that they agree).
+const (
+	// OrderTableKey is the table's hash key (a string).
+	OrderTableKey = "id"
+	// OrderTableTTL is the attribute DynamoDB's TTL reads (epoch seconds):
+	// idempotency records expire through it.
+	OrderTableTTL = "expiresAt"
+)

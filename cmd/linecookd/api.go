@@ -48,8 +48,8 @@ func runAPI(ctx context.Context, log *slog.Logger, args []string) error {
 // loadAWS is the SDK's default configuration: region, credentials (the
 // task role in ECS) and endpoints (AWS_ENDPOINT_URL_* locally) all come
 // from the environment the ordinary way.
-func loadAWS(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+func loadAWS(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/workers"
+	"github.com/linecook/linecook/workers/burger"
+	"github.com/linecook/linecook/workers/consumer"
+)
+
+func init() {
+	register(command{
+		name:    "worker",
+		usage:   "worker <name>",
+		summary: "run a stage's worker on LINECOOK_QUEUE_URL (the name: argument or LINECOOK_WORKER)",
+		run:     runWorker,
+	})
+}
+
+// builtins registers the workers this image runs. A project that builds
+// its own image around linecook's runtime does the same with its own
+// handlers and calls consumer.New as runWorker does.
+func builtins(deps burger.Deps) (*workers.Registry, error) {
+	reg := workers.NewRegistry()
+	if err := burger.Register(reg, deps); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
+	name := os.Getenv(pipeline.EnvWorker)
+	if len(args) > 1 {
+		return fmt.Errorf("worker takes one argument, the worker's name (got %q)", args)
+	}
+	if len(args) == 1 {
+		name = args[0]
+	}
+	// Check the name before touching AWS: a typo in a task definition
+	// should say so, not fail on a missing queue.
+	known, err := builtins(burger.Deps{})
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("worker: name the worker as the argument or in %s (registered: %s)",
+			pipeline.EnvWorker, strings.Join(known.Names(), ", "))
+	}
+	if _, err := known.Lookup(name); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+
+	cfg, err := consumer.LoadConfig()
+	if err != nil {
+		return err
+	}
+	table := os.Getenv(pipeline.EnvOrderTable)
+	if table == "" {
+		// Without the store every order would fail and retry until it
+		// reached the DLQ.
+		return fmt.Errorf("worker: %s is not set: the burger stages record each order's progress in the order table", pipeline.EnvOrderTable)
+	}
+	stageCfg, err := burger.LoadConfig()
+	if err != nil {
+		return err
+	}
+	awsCfg, err := loadAWS(ctx, config.WithHTTPClient(consumer.HTTPClient(cfg)))
+	if err != nil {
+		return err
+	}
+	reg, err := builtins(burger.Deps{
+		Store:  orderStore(awsCfg, table, 0),
+		Config: stageCfg,
+		Last:   cfg.NextQueueURL == "",
+		Log:    log,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := reg.Lookup(name)
+	if err != nil {
+		return err
+	}
+	c, err := consumer.New(cfg, sqs.NewFromConfig(awsCfg), h, consumer.WithLogger(log), consumer.WithMetrics(os.Stdout))
+	if err != nil {
+		return err
+	}
+	log.Info("worker starting", "worker", name, "stage", cfg.Stage, "concurrency", cfg.Concurrency, "last", cfg.NextQueueURL == "")
+	return c.Run(ctx)
+}

@@ -1,0 +1,286 @@
+package orderapi_test
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/linecook/linecook/components/orderapi"
+	"github.com/linecook/linecook/internal/awstest"
+	"github.com/linecook/linecook/internal/iampolicy"
+	"github.com/linecook/linecook/pipeline"
+)
+
+const (
+	sgType       = "aws:ec2/securityGroup:SecurityGroup"
+	ingressType  = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	egressType   = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	listenerType = "aws:lb/listener:Listener"
+	tableType    = "aws:dynamodb/table:Table"
+
+	queueArn  = "arn:aws:sqs:us-east-1:123456789012:payment"
+	queueURL  = "https://sqs.us-east-1.amazonaws.com/123456789012/payment"
+	certArn   = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+	secretArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:linecook-api-key-AbCdEf"
+)
+
+var (
+	public  = []string{"subnet-pub-a", "subnet-pub-b"}
+	private = []string{"subnet-priv-a", "subnet-priv-b"}
+)
+
+func apiFrom(t *testing.T, apiJSON, tableJSON string) (pipeline.API, pipeline.OrderTable) {
+	t.Helper()
+	values := map[string]string{}
+	if apiJSON != "" {
+		values["linecook:api"] = apiJSON
+	}
+	if tableJSON != "" {
+		values["linecook:orderTable"] = tableJSON
+	}
+	cfg, err := pipeline.Parse(values, pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.API, cfg.OrderTable
+}
+
+type result struct {
+	m   *awstest.Mocks
+	url string
+}
+
+func run(t *testing.T, api pipeline.API, table pipeline.OrderTable) result {
+	t.Helper()
+	var r result
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
+		c, err := orderapi.New(ctx, "api", &orderapi.Args{
+			API: api, Table: table,
+			Image:            pulumi.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook@sha256:1"),
+			ClusterArn:       pulumi.String("arn:aws:ecs:us-east-1:123456789012:cluster/kitchen"),
+			VpcId:            pulumi.String("vpc-1"),
+			PublicSubnetIds:  pulumi.ToStringArray(public),
+			PrivateSubnetIds: pulumi.ToStringArray(private),
+			QueueUrl:         pulumi.String(queueURL),
+			QueueArn:         pulumi.String(queueArn),
+		})
+		if err != nil {
+			return err
+		}
+		c.Url.ApplyT(func(u string) string { r.url = u; return u })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.m = m
+	return r
+}
+
+func TestOrderAPIOverHTTP(t *testing.T) {
+	api, table := apiFrom(t, "", "")
+	r := run(t, api, table)
+	m := r.m
+	alb, _ := m.Find("aws:lb/loadBalancer:LoadBalancer", "api")
+	if r.url != "http://"+alb.Outputs["dnsName"].(string) {
+		t.Errorf("Url = %q, want http:// and the ALB's DNS name", r.url)
+	}
+	if alb.Bool("internal") || !slices.Equal(alb.Strings("subnets"), public) {
+		t.Errorf("ALB = %v, want internet-facing in the public subnets", alb.Inputs)
+	}
+	albSG, _ := m.Find(sgType, "api-alb")
+	apiSG, _ := m.Find(sgType, "api")
+	if !slices.Equal(alb.Strings("securityGroups"), []string{albSG.ID()}) {
+		t.Errorf("ALB SGs = %v", alb.Strings("securityGroups"))
+	}
+	checkSecurityGroups(t, m, albSG, apiSG, []float64{80}, float64(api.Port))
+
+	listeners := m.OfType(listenerType)
+	if len(listeners) != 1 || listeners[0].Number("port") != 80 || listeners[0].String("defaultActions.0.type") != "forward" {
+		t.Errorf("listeners = %v, want HTTP 80 forwarding", listeners)
+	}
+	tg, _ := m.Find("aws:lb/targetGroup:TargetGroup", "api")
+	if tg.String("targetType") != "ip" || tg.String("healthCheck.path") != "/healthz" || tg.Number("port") != float64(api.Port) {
+		t.Errorf("target group = %v, want ip targets, /healthz on %d", tg.Inputs, api.Port)
+	}
+
+	svc, _ := m.Find("aws:ecs/service:Service", "api")
+	if svc.Bool("networkConfiguration.assignPublicIp") || !slices.Equal(svc.Strings("networkConfiguration.subnets"), private) ||
+		!slices.Equal(svc.Strings("networkConfiguration.securityGroups"), []string{apiSG.ID()}) {
+		t.Errorf("service network = %v, want private subnets behind the API SG", svc.Get("networkConfiguration"))
+	}
+	if svc.String("loadBalancers.0.targetGroupArn") != tg.Outputs["arn"] || svc.Number("loadBalancers.0.containerPort") != float64(api.Port) ||
+		svc.Number("desiredCount") != float64(api.DesiredCount) {
+		t.Errorf("service = %v", svc.Inputs)
+	}
+
+	tbl := m.OfType(tableType)[0]
+	if tbl.String("hashKey") != "id" || tbl.String("attributes.0.type") != "S" || tbl.String("billingMode") != "PAY_PER_REQUEST" ||
+		!tbl.Bool("serverSideEncryption.enabled") || tbl.Bool("pointInTimeRecovery.enabled") || tbl.Bool("deletionProtectionEnabled") ||
+		!tbl.Bool("ttl.enabled") || tbl.String("ttl.attributeName") != "expiresAt" {
+		t.Errorf("table = %v, want id (S), on demand, encrypted, PITR and protection off by default", tbl.Inputs)
+	}
+
+	var defs []struct {
+		Command      []string
+		Environment  []struct{ Name, Value string }
+		Secrets      []struct{ Name, ValueFrom string }
+		PortMappings []struct{ ContainerPort int }
+	}
+	td := m.OfType("aws:ecs/taskDefinition:TaskDefinition")[0]
+	if err := td.JSON("containerDefinitions", &defs); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range defs[0].Environment {
+		env[kv.Name] = kv.Value
+	}
+	if want := api.APIEnv(queueURL, tbl.Outputs["name"].(string)); !maps.Equal(env, want) {
+		t.Errorf("API env = %v, want %v", env, want)
+	}
+	if !slices.Equal(defs[0].Command, pipeline.APICommand()) || defs[0].Secrets != nil || defs[0].PortMappings[0].ContainerPort != api.Port {
+		t.Errorf("container = %+v", defs[0])
+	}
+
+	grants := grantsOf(t, m, "api-task")
+	wantTask := map[string][]string{
+		"sqs:SendMessage":        {queueArn},
+		"sqs:GetQueueAttributes": {queueArn},
+	}
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} {
+		wantTask[a] = []string{tbl.Outputs["arn"].(string)}
+	}
+	if !maps.EqualFunc(grants, wantTask, slices.Equal) {
+		t.Errorf("API task role = %v\nwant %v", grants, wantTask)
+	}
+	if exec := grantsOf(t, m, "api-execution"); exec["secretsmanager:GetSecretValue"] != nil {
+		t.Errorf("execution role reads secrets without an API key: %v", exec)
+	}
+}
+
+func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
+	api, table := apiFrom(t, `{"certificateArn":"`+certArn+`","apiKeySecretArn":"`+secretArn+`","port":9000}`,
+		`{"pointInTimeRecovery":true,"deletionProtection":true}`)
+	r := run(t, api, table)
+	m := r.m
+	if !strings.HasPrefix(r.url, "https://") {
+		t.Errorf("Url = %q, want https", r.url)
+	}
+	albSG, _ := m.Find(sgType, "api-alb")
+	apiSG, _ := m.Find(sgType, "api")
+	checkSecurityGroups(t, m, albSG, apiSG, []float64{80, 443}, 9000)
+
+	https, _ := m.Find(listenerType, "api-https")
+	http, _ := m.Find(listenerType, "api-http")
+	if https.String("certificateArn") != certArn || https.String("protocol") != "HTTPS" || https.String("defaultActions.0.type") != "forward" {
+		t.Errorf("HTTPS listener = %v", https.Inputs)
+	}
+	if http.String("defaultActions.0.type") != "redirect" || http.String("defaultActions.0.redirect.protocol") != "HTTPS" ||
+		http.String("defaultActions.0.redirect.port") != "443" {
+		t.Errorf("HTTP listener = %v, want a redirect to HTTPS", http.Inputs)
+	}
+	tbl := m.OfType(tableType)[0]
+	if !tbl.Bool("pointInTimeRecovery.enabled") || !tbl.Bool("deletionProtectionEnabled") {
+		t.Errorf("table = %v, want PITR and deletion protection", tbl.Inputs)
+	}
+
+	var defs []struct {
+		Secrets []struct{ Name, ValueFrom string }
+	}
+	if err := m.OfType("aws:ecs/taskDefinition:TaskDefinition")[0].JSON("containerDefinitions", &defs); err != nil {
+		t.Fatal(err)
+	}
+	if len(defs[0].Secrets) != 1 || defs[0].Secrets[0].Name != "LINECOOK_API_KEY" || defs[0].Secrets[0].ValueFrom != secretArn {
+		t.Errorf("secrets = %+v, want LINECOOK_API_KEY from the secret", defs[0].Secrets)
+	}
+	exec := grantsOf(t, m, "api-execution")
+	if got := exec["secretsmanager:GetSecretValue"]; !slices.Equal(got, []string{secretArn}) {
+		t.Errorf("execution role GetSecretValue on %v, want only %s", got, secretArn)
+	}
+	if got := grantsOf(t, m, "api-task")["secretsmanager:GetSecretValue"]; got != nil {
+		t.Errorf("task role can read secrets: %v", got)
+	}
+}
+
+// checkSecurityGroups: the ALB takes only listenPorts from anywhere and
+// sends only to the API SG; the API takes only its port, only from the
+// ALB SG.
+func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Resource, listenPorts []float64, port float64) {
+	t.Helper()
+	for _, sg := range []awstest.Resource{albSG, apiSG} {
+		if sg.Get("ingress") != nil || sg.Get("egress") != nil {
+			t.Errorf("SG %s has inline rules %v %v; all rules should be separate resources", sg.Name, sg.Get("ingress"), sg.Get("egress"))
+		}
+	}
+	var albPorts []float64
+	for _, r := range m.OfType(ingressType) {
+		switch r.String("securityGroupId") {
+		case albSG.ID():
+			if r.String("cidrIpv4") != "0.0.0.0/0" || r.Number("fromPort") != r.Number("toPort") {
+				t.Errorf("ALB ingress %v", r.Inputs)
+			}
+			albPorts = append(albPorts, r.Number("fromPort"))
+		case apiSG.ID():
+			if r.String("referencedSecurityGroupId") != albSG.ID() || r.String("cidrIpv4") != "" ||
+				r.Number("fromPort") != port || r.Number("toPort") != port {
+				t.Errorf("API ingress %v, want port %v from the ALB SG only", r.Inputs, port)
+			}
+		default:
+			t.Errorf("ingress rule on unknown SG %v", r.Inputs)
+		}
+	}
+	slices.Sort(albPorts)
+	if !slices.Equal(albPorts, listenPorts) {
+		t.Errorf("ALB listens on %v, want %v", albPorts, listenPorts)
+	}
+	for _, r := range m.OfType(egressType) {
+		if r.String("securityGroupId") == albSG.ID() &&
+			(r.String("referencedSecurityGroupId") != apiSG.ID() || r.Number("fromPort") != port) {
+			t.Errorf("ALB egress %v, want only the API SG on %v", r.Inputs, port)
+		}
+	}
+}
+
+func grantsOf(t *testing.T, m *awstest.Mocks, role string) map[string][]string {
+	t.Helper()
+	r, ok := m.Find("aws:iam/role:Role", role)
+	if !ok {
+		t.Fatalf("no role %s", role)
+	}
+	out := map[string][]string{}
+	for _, p := range m.OfType("aws:iam/rolePolicy:RolePolicy") {
+		if p.String("role") != r.ID() {
+			continue
+		}
+		doc, err := iampolicy.Parse(p.String("policy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range doc.Statement {
+			for _, a := range s.Action {
+				out[a] = append(out[a], s.Resource...)
+				slices.Sort(out[a])
+			}
+		}
+	}
+	return out
+}
+
+func TestOrderAPIArgErrors(t *testing.T) {
+	api, _ := apiFrom(t, "", "")
+	m, err := awstest.Run(func(ctx *pulumi.Context) error {
+		_, err := orderapi.New(ctx, "api", &orderapi.Args{API: api})
+		return err
+	})
+	for _, want := range []string{"Image is required", "QueueArn is required", "PrivateSubnetIds is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want it to say %q", err, want)
+		}
+	}
+	if n := len(m.Resources()); n != 0 {
+		t.Errorf("%d resources registered despite the error", n)
+	}
+}

@@ -1,0 +1,27 @@
+package dynamo
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/linecook/linecook/pipeline"
+)
+
+// TestSchemaMatchesTheStack: the stack creates the table from pipeline's
+// constants; the items written here must use the same key and TTL names.
+func TestSchemaMatchesTheStack(t *testing.T) {
+	for _, tc := range []struct {
+		typ   reflect.Type
+		field string
+		want  string
+	}{
+		{reflect.TypeOf(orderItem{}), "ID", pipeline.OrderTableKey},
+		{reflect.TypeOf(idemItem{}), "ID", pipeline.OrderTableKey},
+		{reflect.TypeOf(idemItem{}), "ExpiresAt", pipeline.OrderTableTTL},
+	} {
+		f, ok := tc.typ.FieldByName(tc.field)
+		if got := f.Tag.Get("dynamodbav"); !ok || got != tc.want {
+			t.Errorf("%s.%s is stored as %q, the stack's table expects %q", tc.typ.Name(), tc.field, got, tc.want)
+		}
+	}
+}

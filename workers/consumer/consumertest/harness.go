@@ -1,0 +1,246 @@
+package consumertest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/linecook/linecook/workers"
+	"github.com/linecook/linecook/workers/consumer"
+)
+
+// Queues are one stage's queues on a real SQS endpoint.
+type Queues struct {
+	URL, NextURL, DLQURL string
+}
+
+// CreateQueues creates name, name-next and name-dlq, with a redrive
+// policy moving a message from name to name-dlq after maxReceiveCount
+// receives, and the 1 MiB message size on all three.
+func CreateQueues(ctx context.Context, client *sqs.Client, name string, maxReceiveCount int) (Queues, error) {
+	size := map[string]string{string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(1 << 20)}
+	create := func(n string, attrs map[string]string) (string, error) {
+		out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(n), Attributes: attrs})
+		if err != nil {
+			return "", fmt.Errorf("create queue %s: %w", n, err)
+		}
+		return aws.ToString(out.QueueUrl), nil
+	}
+	var q Queues
+	var err error
+	if q.DLQURL, err = create(name+"-dlq", size); err != nil {
+		return Queues{}, err
+	}
+	if q.NextURL, err = create(name+"-next", size); err != nil {
+		return Queues{}, err
+	}
+	arn, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(q.DLQURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return Queues{}, fmt.Errorf("DLQ arn: %w", err)
+	}
+	redrive, err := json.Marshal(map[string]string{
+		"deadLetterTargetArn": arn.Attributes[string(types.QueueAttributeNameQueueArn)],
+		"maxReceiveCount":     strconv.Itoa(maxReceiveCount),
+	})
+	if err != nil {
+		return Queues{}, err
+	}
+	q.URL, err = create(name, map[string]string{
+		string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(1 << 20),
+		string(types.QueueAttributeNameRedrivePolicy):      string(redrive),
+	})
+	return q, err
+}
+
+// Fill sends n messages with the given body to the queue, in batches of
+// ten from eight goroutines.
+func Fill(ctx context.Context, client *sqs.Client, url string, n int, body string) error {
+	const goroutines = 8
+	batches := make(chan int)
+	errs := make(chan error, goroutines)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for size := range batches {
+				in := &sqs.SendMessageBatchInput{QueueUrl: &url}
+				for i := range size {
+					in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: &body})
+				}
+				out, err := client.SendMessageBatch(ctx, in)
+				if err == nil && len(out.Failed) > 0 {
+					err = fmt.Errorf("send: %d entries failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var err error
+feed:
+	for sent := 0; sent < n; sent += 10 {
+		select {
+		case batches <- min(10, n-sent):
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(batches)
+	wg.Wait()
+	close(errs)
+	return errors.Join(err, <-errs)
+}
+
+// DrainNaive receives, handles (does nothing) and deletes n messages one
+// at a time, as the simplest consumer loop does: the baseline.
+func DrainNaive(ctx context.Context, client *sqs.Client, url string, n int) error {
+	for done := 0; done < n; {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		for _, m := range out.Messages {
+			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return fmt.Errorf("delete: %w", err)
+			}
+			done++
+		}
+	}
+	return nil
+}
+
+// DrainBatched receives ten at a time and deletes them with one
+// DeleteMessageBatch, from several goroutines, with no handler at all:
+// about as fast as the endpoint lets a client drain a queue, the ceiling
+// for the runtime.
+func DrainBatched(ctx context.Context, client *sqs.Client, url string, n, goroutines int) error {
+	var left atomic.Int64
+	left.Store(int64(n))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for left.Load() > 0 && ctx.Err() == nil {
+				out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+				if err != nil {
+					if left.Load() > 0 {
+						cancel(fmt.Errorf("receive: %w", err))
+					}
+					return
+				}
+				if len(out.Messages) == 0 {
+					continue
+				}
+				in := &sqs.DeleteMessageBatchInput{QueueUrl: &url}
+				for i, m := range out.Messages {
+					in.Entries = append(in.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+				}
+				del, err := client.DeleteMessageBatch(ctx, in)
+				if err == nil && len(del.Failed) > 0 {
+					err = fmt.Errorf("%d entries failed: %s", len(del.Failed), aws.ToString(del.Failed[0].Message))
+				}
+				if err != nil {
+					cancel(fmt.Errorf("delete: %w", err))
+					return
+				}
+				if left.Add(-int64(len(out.Messages))) <= 0 {
+					cancel(nil) // end the others' long polls
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if left.Load() > 0 {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// DrainConsumer runs the runtime until it has handled n messages, then
+// stops it and waits for its drain, so the deletes are done when it
+// returns. Its handler waits work (0: returns at once), as an I/O-bound
+// handler waiting on a remote call does. cfg.QueueURL is the queue
+// drained.
+func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, work time.Duration, opts ...consumer.Option) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var handled atomic.Int64
+	h := workers.HandlerFunc(func(hctx context.Context, _ workers.Message) (workers.Output, error) {
+		if work > 0 {
+			t := time.NewTimer(work)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-hctx.Done():
+				return workers.Output{}, hctx.Err()
+			}
+		}
+		if handled.Add(1) == int64(n) {
+			cancel()
+		}
+		return workers.Output{}, nil
+	})
+	c, err := consumer.New(cfg, client, h, opts...)
+	if err != nil {
+		return err
+	}
+	if err := c.Run(ctx); err != nil {
+		return err
+	}
+	if got := handled.Load(); got < int64(n) {
+		return fmt.Errorf("handled %d of %d messages before the context ended", got, n)
+	}
+	return nil
+}
+
+// Received is a message read back from a queue by ReceiveAll.
+type Received struct {
+	ID, Body     string
+	Attributes   map[string]string
+	ReceiveCount int
+}
+
+// ReceiveAll receives and deletes every message in the queue until a
+// receive waiting waitSeconds comes back empty.
+func ReceiveAll(ctx context.Context, client *sqs.Client, url string, waitSeconds int32) ([]Received, error) {
+	var all []Received
+	for {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds,
+			MessageAttributeNames:       []string{"All"},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+		})
+		if err != nil {
+			return all, fmt.Errorf("receive: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			return all, nil
+		}
+		del := &sqs.DeleteMessageBatchInput{QueueUrl: &url}
+		for i, m := range out.Messages {
+			r := Received{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: map[string]string{}}
+			for k, v := range m.MessageAttributes {
+				r.Attributes[k] = aws.ToString(v.StringValue)
+			}
+			r.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+			all = append(all, r)
+			del.Entries = append(del.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+		}
+		if _, err := client.DeleteMessageBatch(ctx, del); err != nil {
+			return all, fmt.Errorf("delete: %w", err)
+		}
+	}
+}
