@@ -282,7 +282,10 @@ func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	// ErrExists: a retry taking over a crashed request found the order
 	// written; sending it (again) is what is left to do.
 	if err != nil && !errors.Is(err, orders.ErrExists) {
-		s.release(ctx, key, o.ID)
+		// A write that timed out may still land after we answer: delete
+		// it too (a no-op when it never happened), or an order the client
+		// was told failed would sit in the table as accepted forever.
+		s.compensate(ctx, o, key)
 		s.unavailable(w, r, "the order table", err)
 		return
 	}

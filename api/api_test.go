@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"io"
@@ -546,5 +547,33 @@ func TestConfigFromEnvironment(t *testing.T) {
 	os.Unsetenv("LINECOOK_ORDER_TABLE")
 	if _, err := api.LoadConfig(); err == nil || !strings.Contains(err.Error(), "ORDER_TABLE") {
 		t.Errorf("LoadConfig() without the table = %v, want an error naming LINECOOK_ORDER_TABLE", err)
+	}
+}
+
+// lateWriteStore writes the order but reports a timeout, as a DynamoDB
+// call does when its answer is slower than the client's deadline.
+type lateWriteStore struct{ api.Store }
+
+func (s lateWriteStore) Create(ctx context.Context, o orders.Order) error {
+	if err := s.Store.Create(ctx, o); err != nil {
+		return err
+	}
+	return fmt.Errorf("create order %s: %w", o.ID, context.DeadlineExceeded)
+}
+
+// TestTimedOutWriteLeavesNoOrder: a write that times out may still have
+// landed; the API answers 503 and must not leave that order behind as
+// accepted and never sent.
+func TestTimedOutWriteLeavesNoOrder(t *testing.T) {
+	f := start(t, func(d *deps) { d.store = lateWriteStore{d.store} })
+	r := f.post(t, burgerAndFries, nil)
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("POST with a timed-out write = %d %s, want 503", r.status, r.raw)
+	}
+	if got := f.orders(t); len(got) != 0 {
+		t.Errorf("table holds %d orders after a 503, want none: %+v", len(got), got)
+	}
+	if msgs := f.received(t); len(msgs) != 0 {
+		t.Errorf("queue holds %d messages after a 503, want none", len(msgs))
 	}
 }

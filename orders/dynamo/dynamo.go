@@ -222,6 +222,48 @@ func (s *Store) Get(ctx context.Context, id string) (orders.Order, error) {
 	return it.order(), nil
 }
 
+// GetMany reads the orders with the given ids, 100 to a BatchGetItem as
+// DynamoDB allows, retrying keys it leaves unprocessed. Ids with no order
+// are absent from the result. Callers that track a batch of orders (the
+// local runner waiting for its orders) use it instead of one Get each.
+func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]orders.Order, error) {
+	out := make(map[string]orders.Order, len(ids))
+	for start := 0; start < len(ids); start += 100 {
+		keys := make([]map[string]types.AttributeValue, 0, 100)
+		for _, id := range ids[start:min(start+100, len(ids))] {
+			keys = append(keys, key(id))
+		}
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				// Unprocessed keys mean the table is busy: back off.
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+				}
+			}
+			cctx, cancel := s.call(ctx)
+			res, err := s.db.BatchGetItem(cctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("get %d orders: %w", len(keys), err)
+			}
+			var items []orderItem
+			if err := attributevalue.UnmarshalListOfMaps(res.Responses[s.table], &items); err != nil {
+				return nil, fmt.Errorf("get %d orders: %w", len(keys), err)
+			}
+			for _, it := range items {
+				if it.Kind == kindOrder {
+					out[it.ID] = it.order()
+				}
+			}
+			req = res.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
 // Delete removes an order that no stage has started: the API's
 // compensation when it cannot send the order on. An order already in
 // progress is orders.ErrStarted and is left alone.

@@ -283,3 +283,33 @@ func TestRecentNewestFirstOrdersOnly(t *testing.T) {
 		t.Errorf("Ping = %v", err)
 	}
 }
+
+func TestGetManyReadsBatchesAndSkipsMissing(t *testing.T) {
+	s := emutest.Table(t)
+	var ids []string
+	for range 230 { // three BatchGetItem calls
+		o := newOrder(t)
+		o.ID = orders.NewID(time.Now())
+		if err := s.Create(ctx(t), o); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, o.ID)
+	}
+	missing := orders.NewID(time.Now())
+	got, err := s.GetMany(ctx(t), append(ids, missing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Errorf("GetMany returned %d orders, want %d", len(got), len(ids))
+	}
+	for _, id := range ids {
+		if got[id].ID != id || got[id].Status != orders.Accepted {
+			t.Errorf("order %s = %+v", id, got[id])
+			break
+		}
+	}
+	if _, ok := got[missing]; ok {
+		t.Error("GetMany returned an order for an id never created")
+	}
+}
