@@ -37,7 +37,7 @@ func (r *Runner) sampleLoop(ctx context.Context) {
 		recent   []OrderView
 		scanned  = make(chan scanResult, 1)
 		scanning bool
-		lastScan time.Time
+		nextScan time.Time
 	)
 	for {
 		select {
@@ -48,6 +48,9 @@ func (r *Runner) sampleLoop(ctx context.Context) {
 			if res.err == nil {
 				counts, recent = res.counts, res.recent
 			}
+			// A scan reads the whole table, and the local DynamoDB serves
+			// one request at a time: spend at most ~5% of its time on it.
+			nextScan = time.Now().Add(max(2*time.Second, 20*res.took))
 		case <-t.C:
 		}
 		stages := r.sampleStages(ctx)
@@ -58,12 +61,13 @@ func (r *Runner) sampleLoop(ctx context.Context) {
 		// The table scan can take longer than a tick with thousands of
 		// orders; it runs beside the loop and the snapshot uses the last
 		// result.
-		if !scanning && time.Since(lastScan) >= 2*time.Second {
-			scanning, lastScan = true, time.Now()
+		if !scanning && time.Now().After(nextScan) {
+			scanning = true
 			go func() {
+				began := time.Now()
 				all, err := r.orders.scan(ctx)
 				c, v := overview(all, recentOrders)
-				scanned <- scanResult{c, v, err}
+				scanned <- scanResult{c, v, err, time.Since(began)}
 			}()
 		}
 		c := counts
@@ -81,6 +85,7 @@ type scanResult struct {
 	counts OrderCounts
 	recent []OrderView
 	err    error
+	took   time.Duration
 }
 
 // sampleStages reads every stage's queues, runs its scaler, and moves its
@@ -120,8 +125,8 @@ func (r *Runner) sampleStages(ctx context.Context) []StageSnapshot {
 
 // reconcile starts or stops stage i's workers toward want. A start waits
 // TaskStartDelay (scaled), as a Fargate task pulls its image; a stop is a
-// SIGTERM with the stage's stop timeout (scaled), as ECS scale-in does,
-// newest task first, after cancelling starts still pending.
+// SIGTERM with the stage's stop timeout, as ECS scale-in does, newest task
+// first, after cancelling starts still pending.
 func (r *Runner) reconcile(i, want int) {
 	st := r.opts.Config.Stages[i]
 	r.mu.Lock()
@@ -156,7 +161,7 @@ func (r *Runner) reconcile(i, want int) {
 		}
 		r.pending[i] = r.pending[i][:last]
 	}
-	grace := scaledDuration(st.StopTimeout, r.opts.TimeScale)
+	grace := st.StopTimeout
 	for j := len(running) - 1; have > want && j >= 0; j-- {
 		t := running[j]
 		have--

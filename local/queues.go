@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -29,7 +28,7 @@ type StageQueues struct {
 // stage's visibility timeout (divided by the time scale), a 14-day DLQ, the
 // maximum message size set explicitly, and a redrive-allow policy that
 // lets only the stage's own queue use the DLQ.
-func createQueues(ctx context.Context, client *sqs.Client, prefix string, stages []pipeline.Stage, timeScale float64) ([]StageQueues, error) {
+func createQueues(ctx context.Context, client *sqs.Client, prefix string, stages []pipeline.Stage) ([]StageQueues, error) {
 	out := make([]StageQueues, len(stages))
 	for i, st := range stages {
 		q := StageQueues{Name: prefix + "-" + st.Name, DLQName: prefix + "-" + st.Name + "-dlq"}
@@ -55,7 +54,7 @@ func createQueues(ctx context.Context, client *sqs.Client, prefix string, stages
 		main, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
 			QueueName: aws.String(q.Name),
 			Attributes: map[string]string{
-				string(sqstypes.QueueAttributeNameVisibilityTimeout):  seconds(scaled(st.VisibilityTimeout, timeScale)),
+				string(sqstypes.QueueAttributeNameVisibilityTimeout):  seconds(st.VisibilityTimeout),
 				string(sqstypes.QueueAttributeNameMaximumMessageSize): strconv.Itoa(pipeline.MaxMessageSize),
 				string(sqstypes.QueueAttributeNameRedrivePolicy):      string(redrive),
 			},
@@ -110,13 +109,6 @@ func depth(ctx context.Context, client *sqs.Client, url string) (QueueDepth, err
 	v, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
 	f, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
 	return QueueDepth{Visible: v, InFlight: f}, nil
-}
-
-// scaled divides a duration by the time scale, keeping SQS's whole
-// seconds and never going below one.
-func scaled(d time.Duration, timeScale float64) time.Duration {
-	s := math.Ceil(d.Seconds() / timeScale)
-	return time.Duration(max(1, s)) * time.Second
 }
 
 func seconds(d time.Duration) string {

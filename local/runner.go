@@ -30,8 +30,10 @@ type Options struct {
 	// which "api" or "worker <name>" are appended.
 	TaskCommand []string
 	// TimeScale compresses time: metric periods, cooldowns, task start
-	// delays, visibility and drain timeouts and the workers' simulated work
-	// all run TimeScale times faster. 1 is real time.
+	// delays and the workers' simulated work run TimeScale times faster.
+	// 1 is real time. Visibility, drain and stop timeouts keep their cloud
+	// values: they are safety margins against a slow or overloaded
+	// dependency, which a time scale does not make faster.
 	TimeScale float64
 	// TaskStartDelay is how long a new task takes to start, in cloud time
 	// (Fargate pulls its image: about a minute for a large one). It applies
@@ -111,7 +113,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		return nil, err
 	}
 	r.sqs = emu.SQSClient(cfg)
-	if r.queues, err = createQueues(ctx, r.sqs, o.Stack, o.Config.Stages, o.TimeScale); err != nil {
+	if r.queues, err = createQueues(ctx, r.sqs, o.Stack, o.Config.Stages); err != nil {
 		return nil, err
 	}
 	r.table = o.Stack + "-orders"
@@ -234,7 +236,7 @@ func (r *Runner) grace() time.Duration {
 	for _, st := range r.opts.Config.Stages {
 		g = max(g, st.StopTimeout)
 	}
-	return scaledDuration(g, r.opts.TimeScale)
+	return g
 }
 
 func (r *Runner) startAPI(ctx context.Context) error {
@@ -253,8 +255,8 @@ func (r *Runner) startAPI(ctx context.Context) error {
 	return waitHealthy(ctx, r.apiURL+"/healthz", 30*time.Second)
 }
 
-// taskEnv is a stage's ECS environment, with timeouts and the workers'
-// simulated work divided by the time scale.
+// taskEnv is a stage's ECS environment, with the workers' simulated work
+// divided by the time scale.
 func (r *Runner) taskEnv(i int) map[string]string {
 	st := r.opts.Config.Stages[i]
 	q := pipeline.Queues{URL: r.queues[i].URL, DLQURL: r.queues[i].DLQURL, OrderTable: r.table}
@@ -262,10 +264,7 @@ func (r *Runner) taskEnv(i int) map[string]string {
 		q.NextURL = r.queues[i+1].URL
 	}
 	env := st.TaskEnv(q)
-	ts := r.opts.TimeScale
-	env[pipeline.EnvVisibilityTimeout] = scaled(st.VisibilityTimeout, ts).String()
-	env[pipeline.EnvDrainTimeout] = scaledDuration(st.DrainTimeout, ts).String()
-	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/ts, 'g', -1, 64)
+	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)
 	return env
 }
 

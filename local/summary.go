@@ -72,10 +72,9 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 	}
 
 	deadline := time.Now().Add(timeout)
-	var done map[string]orders.Order
+	done := map[string]orders.Order{}
 	for {
-		done, err = r.completed(ctx, want)
-		if err != nil {
+		if err := r.collectCompleted(ctx, want, done); err != nil {
 			return s, err
 		}
 		dlq := 0
@@ -111,19 +110,25 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 	return s, nil
 }
 
-// completed returns the orders of want that the table marks completed.
-func (r *Runner) completed(ctx context.Context, want map[string]bool) (map[string]orders.Order, error) {
-	all, err := r.orders.scan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]orders.Order{}
-	for _, o := range all {
-		if want[o.ID] && o.Status == orders.Completed {
-			out[o.ID] = o
+// collectCompleted adds to done the orders of want that the table now
+// marks completed, reading only those not yet done.
+func (r *Runner) collectCompleted(ctx context.Context, want map[string]bool, done map[string]orders.Order) error {
+	var pending []string
+	for id := range want {
+		if _, ok := done[id]; !ok {
+			pending = append(pending, id)
 		}
 	}
-	return out, nil
+	got, err := r.orders.store.GetMany(ctx, pending)
+	if err != nil {
+		return err
+	}
+	for id, o := range got {
+		if o.Status == orders.Completed {
+			done[id] = o
+		}
+	}
+	return nil
 }
 
 // deadLettered reads every DLQ without deleting anything and returns the
