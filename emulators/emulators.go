@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,16 +54,23 @@ type Options struct {
 	Log io.Writer
 }
 
-// Emulators is a running pair of emulators.
+// Emulators is a running pair of emulators, one OS process each.
 type Emulators struct {
 	// SQS is the fauxqs endpoint (SQS and SNS); DynamoDB the dynalite one.
 	SQS, DynamoDB string
 
+	dir, dataDir string
+	log          io.Writer
+	mu           sync.Mutex
+	sqs, dynamo  *server
+}
+
+// server is one emulator process.
+type server struct {
 	cmd      *exec.Cmd
 	stdin    io.Closer
 	exited   chan struct{}
 	stopOnce sync.Once
-	stopErr  error
 }
 
 // DefaultDir is the installation directory for the embedded manifest:
@@ -147,93 +155,170 @@ func Start(ctx context.Context, opts Options) (*Emulators, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--disable-warning=ExperimentalWarning", "start.mjs",
-		"--sqs-port", strconv.Itoa(opts.SQSPort), "--dynamodb-port", strconv.Itoa(opts.DynamoDBPort)}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("emulators: %w", err)
 		}
-		args = append(args, "--data-dir", opts.DataDir)
 	}
-	cmd := exec.Command(filepath.Join(dir, "node_modules", ".bin", "node"), args...)
-	cmd.Dir = dir
-	cmd.Stderr = log
+	e := &Emulators{dir: dir, dataDir: opts.DataDir, log: log}
+	type started struct {
+		s   *server
+		url string
+		err error
+	}
+	sqsc, dync := make(chan started, 1), make(chan started, 1)
+	go func() {
+		s, url, err := e.launch(ctx, "sqs", opts.SQSPort)
+		sqsc <- started{s, url, err}
+	}()
+	go func() {
+		s, url, err := e.launch(ctx, "dynamodb", opts.DynamoDBPort)
+		dync <- started{s, url, err}
+	}()
+	sq, dy := <-sqsc, <-dync
+	e.sqs, e.SQS, e.dynamo, e.DynamoDB = sq.s, sq.url, dy.s, dy.url
+	if err := errors.Join(sq.err, dy.err); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = e.Stop()
+	}()
+	return e, nil
+}
+
+// launch starts one emulator process and waits until it listens.
+func (e *Emulators) launch(ctx context.Context, service string, port int) (*server, string, error) {
+	args := []string{"--disable-warning=ExperimentalWarning", "start.mjs", "--service", service, "--port", strconv.Itoa(port)}
+	if service == "sqs" && e.dataDir != "" {
+		args = append(args, "--data-dir", e.dataDir)
+	}
+	cmd := exec.Command(filepath.Join(e.dir, "node_modules", ".bin", "node"), args...)
+	cmd.Dir = e.dir
+	cmd.Stderr = e.log
 	// The emulator exits when its stdin closes, which the kernel does for
 	// us when this process dies; Pdeathsig covers the rest on Linux.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("emulators: start node: %w", err)
+		return nil, "", fmt.Errorf("emulators: start %s: %w", service, err)
 	}
-	e := &Emulators{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-
-	ready := make(chan error, 1)
+	s := &server{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		url := ""
 		if sc.Scan() {
-			var addr struct{ SQS, DynamoDB string }
-			if err := json.Unmarshal(sc.Bytes(), &addr); err != nil || addr.SQS == "" || addr.DynamoDB == "" {
-				ready <- fmt.Errorf("emulators: unexpected start line %q", sc.Text())
-			} else {
-				e.SQS, e.DynamoDB = addr.SQS, addr.DynamoDB
-				ready <- nil
+			var addr map[string]string
+			if json.Unmarshal(sc.Bytes(), &addr) == nil {
+				url = addr[service]
 			}
-		} else {
-			ready <- errors.New("emulators: exited before listening (run with a Log writer to see why)")
 		}
-		_, _ = io.Copy(log, stdout)
+		ready <- url
+		_, _ = io.Copy(e.log, stdout)
 	}()
 	go func() {
 		_ = cmd.Wait()
-		close(e.exited)
+		close(s.exited)
 	}()
-
+	var url string
 	select {
-	case err = <-ready:
+	case url = <-ready:
+		if url == "" {
+			err = fmt.Errorf("emulators: %s exited or printed no address before listening (run with a Log writer to see why)", service)
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-time.After(30 * time.Second):
-		err = errors.New("emulators: not listening after 30s")
+		err = fmt.Errorf("emulators: %s not listening after 30s", service)
 	}
 	if err != nil {
-		_ = e.Stop()
-		return nil, err
+		s.stop()
+		return nil, "", err
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = e.Stop()
-		case <-e.exited:
-		}
-	}()
-	return e, nil
+	return s, url, nil
 }
 
-// Stop stops the emulators and waits for them to exit. Calling it again
-// is harmless.
-func (e *Emulators) Stop() error {
-	e.stopOnce.Do(func() {
-		_ = e.stdin.Close()
-		_ = e.cmd.Process.Signal(syscall.SIGTERM)
+// stop stops the process and waits for it to exit. Calling it again is
+// harmless.
+func (s *server) stop() {
+	if s == nil {
+		return
+	}
+	s.stopOnce.Do(func() {
+		_ = s.stdin.Close()
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-e.exited:
+		case <-s.exited:
 		case <-time.After(5 * time.Second):
-			_ = e.cmd.Process.Kill()
-			<-e.exited
+			_ = s.cmd.Process.Kill()
+			<-s.exited
 		}
 	})
-	return e.stopErr
 }
 
-// Done is closed when the emulator process has exited.
-func (e *Emulators) Done() <-chan struct{} { return e.exited }
+// Stop stops both emulators and waits for them to exit. Calling it again
+// is harmless.
+func (e *Emulators) Stop() error {
+	e.mu.Lock()
+	sq, dy := e.sqs, e.dynamo
+	e.mu.Unlock()
+	sq.stop()
+	dy.stop()
+	return nil
+}
+
+// StopSQS stops only the SQS emulator, as an SQS outage; DynamoDB keeps
+// running. StartSQS brings it back.
+func (e *Emulators) StopSQS() {
+	e.mu.Lock()
+	sq := e.sqs
+	e.mu.Unlock()
+	sq.stop()
+}
+
+// StartSQS starts the SQS emulator again on the same port. With a DataDir
+// its queues and messages are as they were when it stopped.
+func (e *Emulators) StartSQS(ctx context.Context) error {
+	u, err := url.Parse(e.SQS)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return fmt.Errorf("emulators: no port in %s", e.SQS)
+	}
+	s, _, err := e.launch(ctx, "sqs", port)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.sqs = s
+	e.mu.Unlock()
+	return nil
+}
+
+// Done is closed when both emulator processes have exited.
+func (e *Emulators) Done() <-chan struct{} {
+	e.mu.Lock()
+	sq, dy := e.sqs, e.dynamo
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		<-sq.exited
+		<-dy.exited
+		close(done)
+	}()
+	return done
+}
 
 // Env is the environment that points the AWS SDK at the emulators, using
 // the SDK's own variables: service-specific endpoint URLs, a region and

@@ -64,8 +64,52 @@ func TestStartServesSQSAndDynamoDB(t *testing.T) {
 	}
 	select {
 	case <-emu.Done():
-	default:
+	case <-time.After(2 * time.Second):
 		t.Fatal("emulator process still running after Stop")
+	}
+}
+
+// TestSQSOutageKeepsDynamoDBAndMessages stops SQS alone, as the
+// reliability tests' outage does: DynamoDB keeps serving, and SQS comes
+// back on the same endpoint with its messages.
+func TestSQSOutageKeepsDynamoDBAndMessages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	emu, err := emulators.Start(ctx, emulators.Options{Log: testLog(t), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Stop()
+	cfg, err := emu.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, d := emu.SQSClient(cfg), emu.DynamoDBClient(cfg)
+	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("outage")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: created.QueueUrl, MessageBody: aws.String("kept")}); err != nil {
+		t.Fatal(err)
+	}
+
+	emu.StopSQS()
+	short, done := context.WithTimeout(ctx, 2*time.Second)
+	_, err = q.ListQueues(short, &sqs.ListQueuesInput{})
+	done()
+	if err == nil {
+		t.Fatal("SQS answered while stopped")
+	}
+	if _, err := d.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("DynamoDB down during an SQS outage: %v", err)
+	}
+
+	if err := emu.StartSQS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: created.QueueUrl, WaitTimeSeconds: 1})
+	if err != nil || len(got.Messages) != 1 || aws.ToString(got.Messages[0].Body) != "kept" {
+		t.Fatalf("after the outage ReceiveMessage = %v, %v; want the message sent before it", got, err)
 	}
 }
 
