@@ -61,7 +61,9 @@ func (r *Runner) sampleLoop(ctx context.Context) {
 		// The table scan can take longer than a tick with thousands of
 		// orders; it runs beside the loop and the snapshot uses the last
 		// result.
-		if !scanning && time.Now().After(nextScan) {
+		// Only for an open page: order counts and recent orders are
+		// what the page shows, and nothing else needs them.
+		if !scanning && time.Now().After(nextScan) && r.history.watched() {
 			scanning = true
 			go func() {
 				began := time.Now()

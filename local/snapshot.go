@@ -109,6 +109,13 @@ func (h *history) latest() (Snapshot, bool) {
 	return h.items[len(h.items)-1], true
 }
 
+// watched reports whether a page is subscribed.
+func (h *history) watched() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0
+}
+
 func (h *history) subscribe() (<-chan Snapshot, func()) {
 	ch := make(chan Snapshot, 4)
 	h.mu.Lock()
