@@ -182,7 +182,13 @@ func removeTimer(ts []*time.Timer, t *time.Timer) []*time.Timer {
 }
 
 // newScaler is the scaling model for a stage: the AWS behaviour model the
-// simulator uses, on the plan the stack deploys.
-func newScaler(p policies.Plan, initial int) scaler {
-	return policies.NewScaler(p, initial)
+// simulator uses, on the plan the stack deploys. Each scaling activity is
+// logged, as Application Auto Scaling records it.
+func (r *Runner) newScaler(stage string, p policies.Plan, initial int) scaler {
+	s := policies.NewScaler(p, initial)
+	s.OnActivity(func(a policies.Activity) {
+		r.opts.Log.Info("scaling activity", "stage", stage, "policy", a.Policy, "from", a.From, "to", a.To,
+			"metric", string(a.Metric), "value", a.Value, "cloudTime", a.At)
+	})
+	return s
 }

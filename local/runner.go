@@ -130,7 +130,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	for i, st := range o.Config.Stages {
 		plan := st.Plan()
 		r.desired[i] = plan.Desired
-		r.scalers = append(r.scalers, newScaler(plan, plan.Desired))
+		r.scalers = append(r.scalers, r.newScaler(st.Name, plan, plan.Desired))
 		for range plan.Desired {
 			if err := r.startWorker(i); err != nil {
 				return nil, err

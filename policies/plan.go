@@ -318,6 +318,9 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func (p Plan) String() string {
 	switch p.Kind {
 	case Fixed:
+		if p.Desired == 1 {
+			return "fixed at 1 task"
+		}
 		return fmt.Sprintf("fixed at %d tasks", p.Desired)
 	case TargetTracking:
 		return fmt.Sprintf("target tracking, %d–%d tasks, backlog per task target %g", p.Min, p.Max, p.TargetTracking.TargetValue)
