@@ -162,7 +162,7 @@ func Build(s Settings, w Workload) (Plan, error) {
 }
 
 // scaleOut alarms when one task's worth of backlog (the target backlog per
-// task) is visible, and adds tasks in steps at 1, 2, 4 and 8 times that.
+// task) is visible, and adds tasks in doubling steps (stepMultiples).
 func scaleOut(s Settings, target float64) StepPolicy {
 	threshold := math.Max(1, math.Ceil(target))
 	ks := stepMultiples(s.Max)

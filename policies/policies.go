@@ -70,8 +70,9 @@ type Settings struct {
 	ScaleOutCooldown, ScaleInCooldown time.Duration
 	// TargetValue overrides the derived backlog-per-task target when > 0.
 	TargetValue float64
-	// ScaleInAfter is how long a step-scaled queue must stay empty before
-	// tasks are removed; it becomes the scale-in alarm's datapoints.
+	// ScaleInAfter is how long tasks must stay at most half busy before
+	// some are removed (step and target tracking); it becomes the scale-in
+	// alarm's datapoints.
 	ScaleInAfter time.Duration
 }
 
@@ -108,7 +109,7 @@ func (s Settings) Validate() error {
 		return &FieldError{Field: "scaleInCooldown", Value: s.ScaleInCooldown.String(), Err: fmt.Errorf("must not be negative")}
 	case s.TargetValue < 0:
 		return &FieldError{Field: "targetValue", Value: fmt.Sprint(s.TargetValue), Err: fmt.Errorf("must be more than 0 (or unset to derive it)")}
-	case s.Policy == Step && s.ScaleInAfter < Period:
+	case s.Policy != Fixed && s.ScaleInAfter < Period:
 		return &FieldError{Field: "scaleInAfter", Value: s.ScaleInAfter.String(), Err: fmt.Errorf("must be at least the %s metric period", Period)}
 	}
 	return nil
