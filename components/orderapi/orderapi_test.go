@@ -10,7 +10,6 @@ import (
 
 	"github.com/linecook/linecook/components/orderapi"
 	"github.com/linecook/linecook/internal/awstest"
-	"github.com/linecook/linecook/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 )
 
@@ -145,7 +144,7 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		t.Errorf("container = %+v", defs[0])
 	}
 
-	grants := grantsOf(t, m, "api-task")
+	grants := m.Grants(t, "api-task")
 	wantTask := map[string][]string{
 		"sqs:SendMessage":        {queueArn},
 		"sqs:GetQueueAttributes": {queueArn},
@@ -156,7 +155,7 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 	if !maps.EqualFunc(grants, wantTask, slices.Equal) {
 		t.Errorf("API task role = %v\nwant %v", grants, wantTask)
 	}
-	if exec := grantsOf(t, m, "api-execution"); exec["secretsmanager:GetSecretValue"] != nil {
+	if exec := m.Grants(t, "api-execution"); exec["secretsmanager:GetSecretValue"] != nil {
 		t.Errorf("execution role reads secrets without an API key: %v", exec)
 	}
 }
@@ -196,11 +195,11 @@ func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
 	if len(defs[0].Secrets) != 1 || defs[0].Secrets[0].Name != "LINECOOK_API_KEY" || defs[0].Secrets[0].ValueFrom != secretArn {
 		t.Errorf("secrets = %+v, want LINECOOK_API_KEY from the secret", defs[0].Secrets)
 	}
-	exec := grantsOf(t, m, "api-execution")
+	exec := m.Grants(t, "api-execution")
 	if got := exec["secretsmanager:GetSecretValue"]; !slices.Equal(got, []string{secretArn}) {
 		t.Errorf("execution role GetSecretValue on %v, want only %s", got, secretArn)
 	}
-	if got := grantsOf(t, m, "api-task")["secretsmanager:GetSecretValue"]; got != nil {
+	if got := m.Grants(t, "api-task")["secretsmanager:GetSecretValue"]; got != nil {
 		t.Errorf("task role can read secrets: %v", got)
 	}
 }
@@ -242,31 +241,6 @@ func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Re
 			t.Errorf("ALB egress %v, want only the API SG on %v", r.Inputs, port)
 		}
 	}
-}
-
-func grantsOf(t *testing.T, m *awstest.Mocks, role string) map[string][]string {
-	t.Helper()
-	r, ok := m.Find("aws:iam/role:Role", role)
-	if !ok {
-		t.Fatalf("no role %s", role)
-	}
-	out := map[string][]string{}
-	for _, p := range m.OfType("aws:iam/rolePolicy:RolePolicy") {
-		if p.String("role") != r.ID() {
-			continue
-		}
-		doc, err := iampolicy.Parse(p.String("policy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range doc.Statement {
-			for _, a := range s.Action {
-				out[a] = append(out[a], s.Resource...)
-				slices.Sort(out[a])
-			}
-		}
-	}
-	return out
 }
 
 func TestOrderAPIArgErrors(t *testing.T) {

@@ -358,41 +358,6 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 	}
 }
 
-// policyOf returns the parsed inline policy of the role named role.
-func policyOf(t *testing.T, m *awstest.Mocks, role string) iampolicy.Document {
-	t.Helper()
-	r, ok := m.Find(roleType, role)
-	if !ok {
-		t.Fatalf("no role %s", role)
-	}
-	for _, p := range m.OfType(rpType) {
-		if p.String("role") == r.ID() {
-			doc, err := iampolicy.Parse(p.String("policy"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return doc
-		}
-	}
-	t.Fatalf("role %s has no inline policy", role)
-	return iampolicy.Document{}
-}
-
-// grants flattens a document into action → sorted resources.
-func grants(doc iampolicy.Document) map[string][]string {
-	out := map[string][]string{}
-	for _, s := range doc.Statement {
-		if s.Effect != "Allow" {
-			continue
-		}
-		for _, a := range s.Action {
-			out[a] = append(out[a], s.Resource...)
-			slices.Sort(out[a])
-		}
-	}
-	return out
-}
-
 func TestTaskRoleIsExactlyScoped(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -422,7 +387,7 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := grants(policyOf(t, m, "grill-task"))
+			got := m.Grants(t, "grill-task")
 			for a := range tc.want {
 				slices.Sort(tc.want[a])
 			}
@@ -430,7 +395,7 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 				t.Errorf("task role grants %v\nwant %v", got, tc.want)
 			}
 
-			exec := grants(policyOf(t, m, "grill-execution"))
+			exec := m.Grants(t, "grill-execution")
 			logs := one(t, m, logType)
 			wantExec := map[string][]string{
 				"ecr:GetAuthorizationToken":       {"*"},
@@ -476,7 +441,7 @@ func TestSpotAndOwnImage(t *testing.T) {
 		t.Errorf("own-image container = %+v, want the stage's image, its own entrypoint", defs[0])
 	}
 	// Not in ECR: the execution role gets no ECR permissions at all.
-	for a := range grants(policyOf(t, m, "grill-execution")) {
+	for a := range m.Grants(t, "grill-execution") {
 		if strings.HasPrefix(a, "ecr:") {
 			t.Errorf("execution role has %s for an image outside ECR", a)
 		}

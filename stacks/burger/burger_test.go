@@ -184,7 +184,7 @@ func TestStagesAreChainedWithExactPermissions(t *testing.T) {
 	}
 	table := m.OfType(tableType)[0]
 	for i, name := range burgerStages {
-		grants := grantsOf(t, m, name+"-task")
+		grants := m.Grants(t, name+"-task")
 		wantSend := []string{arn(name + "-dlq")}
 		wantNext := ""
 		if i+1 < len(burgerStages) {
@@ -213,7 +213,7 @@ func TestStagesAreChainedWithExactPermissions(t *testing.T) {
 			t.Errorf("%s env = %v", name, env)
 		}
 	}
-	api := grantsOf(t, m, "api-task")
+	api := m.Grants(t, "api-task")
 	if got := api["sqs:SendMessage"]; !slices.Equal(got, []string{arn("payment")}) {
 		t.Errorf("API sends to %v, want the first stage's queue", got)
 	}
@@ -570,29 +570,4 @@ func envOf(t *testing.T, m *awstest.Mocks, name string) map[string]string {
 		env[kv.Name] = kv.Value
 	}
 	return env
-}
-
-func grantsOf(t *testing.T, m *awstest.Mocks, role string) map[string][]string {
-	t.Helper()
-	r, ok := m.Find(roleType, role)
-	if !ok {
-		t.Fatalf("no role %s", role)
-	}
-	out := map[string][]string{}
-	for _, p := range m.OfType(rolePolicy) {
-		if p.String("role") != r.ID() {
-			continue
-		}
-		doc, err := iampolicy.Parse(p.String("policy"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range doc.Statement {
-			for _, a := range s.Action {
-				out[a] = append(out[a], s.Resource...)
-				slices.Sort(out[a])
-			}
-		}
-	}
-	return out
 }
