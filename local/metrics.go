@@ -55,11 +55,7 @@ func (m *workerMetrics) record(stage string, line []byte) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.stages[stage]
-	if c == nil {
-		c = &stageCounters{}
-		m.stages[stage] = c
-	}
+	c := m.counters(stage)
 	for _, d := range rec.AWS.CloudWatchMetrics {
 		for _, metric := range d.Metrics {
 			sum, n := numbers(values[metric.Name])
@@ -74,6 +70,16 @@ func (m *workerMetrics) record(stage string, line []byte) {
 			}
 		}
 	}
+}
+
+// counters returns stage's counters, creating them; m.mu is held.
+func (m *workerMetrics) counters(stage string) *stageCounters {
+	c := m.stages[stage]
+	if c == nil {
+		c = &stageCounters{}
+		m.stages[stage] = c
+	}
+	return c
 }
 
 // numbers sums an EMF value, which is a number or an array of numbers,
@@ -109,11 +115,7 @@ type StageRates struct {
 func (m *workerMetrics) rates(stage string, now time.Time) StageRates {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.stages[stage]
-	if c == nil {
-		c = &stageCounters{}
-		m.stages[stage] = c
-	}
+	c := m.counters(stage)
 	c.history = append(c.history, counterPoint{at: now, succeeded: c.succeeded, procSum: c.procSum, proN: c.procN})
 	for len(c.history) > 1 && now.Sub(c.history[1].at) >= rateWindow {
 		c.history = c.history[1:]
