@@ -303,14 +303,18 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 		ScaleInCooldown:  DefaultScaleInCooldown,
 		ScaleInAfter:     DefaultScaleInAfter,
 	}
-	desired := -1
+	// desired is unset unless a value sets it: every int, -1 included,
+	// is a value someone can write, so none can stand for "unset".
+	var desired *Int
 	for _, r := range []rawScaling{global, stage} {
 		if r.Policy != nil {
 			s.Policy = policies.Kind(*r.Policy)
 		}
 		setInt(&s.Min, r.Min)
 		setInt(&s.Max, r.Max)
-		setInt(&desired, r.Desired)
+		if r.Desired != nil {
+			desired = r.Desired
+		}
 		setDuration(&s.ScaleOutCooldown, r.ScaleOutCooldown)
 		setDuration(&s.ScaleInCooldown, r.ScaleInCooldown)
 		setDuration(&s.ScaleInAfter, r.ScaleInAfter)
@@ -319,8 +323,8 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 		}
 	}
 	switch {
-	case desired >= 0 || desired < -1:
-		s.Desired = desired
+	case desired != nil:
+		s.Desired = int(*desired)
 	case s.Policy == policies.Fixed:
 		s.Desired = 1
 	default:

@@ -76,6 +76,8 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 			[]string{"linecook:scaling.min", `"5"`, "max (2)"}},
 		{"negative min", map[string]string{"linecook:scaling": `{"min":-1}`},
 			[]string{"linecook:scaling.min", `"-1"`, "0 or more"}},
+		{"desired minus one", map[string]string{"linecook:scaling": `{"desired":-1}`},
+			[]string{"linecook:scaling.desired", `"-1"`, "0 or more"}},
 		{"stage override min over max", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","scaling":{"min":50}}]`},
 			[]string{"linecook:stages[0].scaling.min", `"50"`, "max (10)"}},
 		{"zero concurrency", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":0}]`},
