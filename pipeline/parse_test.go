@@ -90,6 +90,8 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 			[]string{"linecook:scalling", "unknown key", "linecook:scaling"}},
 		{"bad duration", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","latency":"soon"}]`},
 			[]string{"linecook:stages[0].latency", "soon", "duration"}},
+		{"duration overflowing", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","visibilityTimeout":1e12}]`},
+			[]string{"linecook:stages[0].visibilityTimeout", `"1e12"`, "out of range"}},
 		{"wrong type", map[string]string{"linecook:scaling": `{"min":true}`},
 			[]string{"linecook:scaling.min", "whole number"}},
 		{"bad memory", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","cpu":256,"memory":4096}]`},
