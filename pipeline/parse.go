@@ -46,6 +46,11 @@ const (
 	minVisibilityTimeout = 30 * time.Second
 )
 
+// MaxConcurrency is the most messages one task may work on at once: the
+// worker runtime's limit (workers/consumer.MaxConcurrency), which refuses
+// to start above it. The reliability tests check that the two agree.
+const MaxConcurrency = 10000
+
 // workload defaults of the built-in burger workers: their mean work time,
 // and a concurrency that suits it (payment waits on a remote call, so one
 // task keeps hundreds in flight).
@@ -237,6 +242,10 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	setDuration(&st.Latency, rs.Latency)
 	if err := st.Workload().Validate(); err != nil {
 		return Stage{}, fieldError(key, err)
+	}
+	if st.Concurrency > MaxConcurrency {
+		return Stage{}, &Error{Key: key + ".concurrency", Value: strconv.Itoa(st.Concurrency),
+			Reason: fmt.Sprintf("must be 1 to %d (the worker runtime's limit for one task; add tasks instead)", MaxConcurrency)}
 	}
 
 	// Long enough that a message is rarely redelivered while still being

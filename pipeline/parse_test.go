@@ -82,6 +82,8 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 			[]string{"linecook:stages[0].scaling.min", `"50"`, "max (10)"}},
 		{"zero concurrency", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":0}]`},
 			[]string{"linecook:stages[0].concurrency", `"0"`, "1 or more"}},
+		{"concurrency over the runtime's limit", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":20000}]`},
+			[]string{"linecook:stages[0].concurrency", `"20000"`, "1 to 10000"}},
 		{"unknown worker", map[string]string{"linecook:stages": `[{"name":"a","worker":"grll"}]`},
 			[]string{"linecook:stages[0].worker", `"grll"`, "assemble, fry, grill, payment"}},
 		{"unknown field", map[string]string{"linecook:scaling": `{"polcy":"step"}`},
