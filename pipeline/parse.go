@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -157,8 +158,8 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		return Config{}, err
 	}
 	if v, ok := get(KeyAlarmEmail); ok {
-		if !strings.Contains(v, "@") || strings.ContainsAny(v, " \t\n") {
-			return Config{}, &Error{Key: KeyAlarmEmail, Value: v, Reason: "not an email address"}
+		if !isEmail(v) {
+			return Config{}, &Error{Key: KeyAlarmEmail, Value: v, Reason: "not one email address, like ops@example.com (the alarm topic subscribes exactly one; subscribe more to the topic yourself)"}
 		}
 		cfg.AlarmEmail = v
 	}
@@ -171,6 +172,9 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		cfg.LogRetentionDays = n
 	}
 	if v, ok := get(KeyImage); ok {
+		if !isImage(v) {
+			return Config{}, &Error{Key: KeyImage, Value: v, Reason: imageReason}
+		}
 		cfg.Image = v
 	}
 
@@ -228,6 +232,10 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 		return Stage{}, &Error{Key: key + ".worker", Value: "", Reason: "a stage needs a worker" + workerChoices(opts) + " or an image of its own"}
 	case rs.Image == "" && opts.Workers != nil && !slices.Contains(opts.Workers, rs.Worker):
 		return Stage{}, &Error{Key: key + ".worker", Value: rs.Worker, Reason: "unknown worker" + workerChoices(opts)}
+	}
+
+	if rs.Image != "" && !isImage(rs.Image) {
+		return Stage{}, &Error{Key: key + ".image", Value: rs.Image, Reason: imageReason}
 	}
 
 	def, known := workerDefaults[rs.Worker]
@@ -499,6 +507,37 @@ func validateFargate(key string, cpu, memory int) error {
 	}
 	return nil
 }
+
+// isEmail reports whether s is one bare email address with a domain, the
+// only form an SNS email subscription takes.
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	return domain != "" && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// imageRE is a container image reference, as Docker and ECS parse one:
+// [registry[:port]/]repository[:tag][@digest], the repository's path
+// components lowercase.
+var imageRE = func() *regexp.Regexp {
+	const (
+		alnum     = `[a-z0-9]+`
+		separator = `(?:[._]|__|-+)`
+		component = alnum + `(?:` + separator + alnum + `)*`
+		domainCmp = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+		domain    = domainCmp + `(?:\.` + domainCmp + `)*(?::[0-9]+)?`
+		tag       = `[\w][\w.-]{0,127}`
+		digest    = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+	)
+	return regexp.MustCompile(`^(?:` + domain + `/)?` + component + `(?:/` + component + `)*(?::` + tag + `)?(?:@` + digest + `)?$`)
+}()
+
+const imageReason = "not a container image reference, like 123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:1.2 or ghcr.io/org/worker@sha256:… (lowercase repository, optional :tag and @digest)"
+
+func isImage(s string) bool { return len(s) <= 512 && imageRE.MatchString(s) }
 
 func isARN(s, service string) bool {
 	parts := strings.SplitN(s, ":", 6)
