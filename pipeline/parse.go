@@ -287,8 +287,11 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 		return Stage{}, &Error{Key: key + ".stopTimeout", Value: st.StopTimeout.String(), Reason: "must be whole seconds from 2s to 120s (ECS's range)"}
 	}
 	// The worker must finish draining and flush its deletes before ECS's
-	// SIGKILL: keep a quarter of the window (at most 5 s) for that.
-	st.DrainTimeout = st.StopTimeout - min(5*time.Second, st.StopTimeout/4)
+	// SIGKILL. After its drain timeout it may take up to 4 s more
+	// (workers/consumer.AfterDrain: cancelled handlers give their messages
+	// back, then the final flush): keep 5 s for that, or half the window
+	// when it is shorter than 10 s.
+	st.DrainTimeout = st.StopTimeout - min(5*time.Second, st.StopTimeout/2)
 
 	for name := range rs.Env {
 		if !envNameRE.MatchString(name) {

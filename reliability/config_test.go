@@ -3,6 +3,7 @@ package reliability
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/linecook/linecook/api"
 	"github.com/linecook/linecook/pipeline"
@@ -20,7 +21,7 @@ func TestWhatTheStackAcceptsTheTasksAccept(t *testing.T) {
 		"concurrency":       {"1", "200", fmt.Sprint(consumer.MaxConcurrency), fmt.Sprint(consumer.MaxConcurrency + 1), "20000"},
 		"visibilityTimeout": {`"1s"`, `"30s"`, `"12h"`, `"43201s"`, `"1500ms"`},
 		"maxReceiveCount":   {"1", "1000", "1001"},
-		"stopTimeout":       {`"2s"`, `"3s"`, `"30s"`, `"120s"`, `"121s"`},
+		"stopTimeout":       {`"2s"`, `"3s"`, `"8s"`, `"10s"`, `"16s"`, `"30s"`, `"120s"`, `"121s"`},
 		"processingTime":    {`"1ms"`, `"3s"`, `"1h"`},
 	}
 	if pipeline.MaxConcurrency != consumer.MaxConcurrency {
@@ -40,6 +41,13 @@ func TestWhatTheStackAcceptsTheTasksAccept(t *testing.T) {
 				q := pipeline.Queues{URL: "https://sqs.us-east-1.amazonaws.com/1/" + st.Name, DLQURL: "https://sqs.us-east-1.amazonaws.com/1/" + st.Name + "-dlq", OrderTable: "orders"}
 				if i == 0 {
 					q.NextURL = "https://sqs.us-east-1.amazonaws.com/1/grill"
+				}
+				// After its drain the runtime may take AfterDrain more;
+				// ECS's SIGKILL must not come first. Below 10 s the
+				// window is split in half, and the tail may overrun.
+				if st.StopTimeout >= 10*time.Second && st.StopTimeout-st.DrainTimeout < consumer.AfterDrain {
+					t.Errorf("stopTimeout %s, drain %s: the runtime may need %s after the drain, more than the %s left before SIGKILL",
+						st.StopTimeout, st.DrainTimeout, consumer.AfterDrain, st.StopTimeout-st.DrainTimeout)
 				}
 				env := st.TaskEnv(q)
 				for k, val := range env {
