@@ -253,32 +253,15 @@ func (p *pipe) deadLetters(t *testing.T, ctx context.Context) []deadLetter {
 	return out
 }
 
-// withdrawnSends are the orders whose send to the first queue the API
-// reported as failed (and so withdrew the order and answered 503), from
-// its log.
-func (p *pipe) withdrawnSends(t *testing.T) map[string]bool {
-	t.Helper()
-	out := map[string]bool{}
-	for _, l := range taskLogs(t, p.WorkDir()) {
-		if l.task != "api" || l.Msg != "the order queue unavailable" {
-			continue
-		}
-		if id, ok := strings.CutPrefix(l.str("err"), "send order "); ok {
-			id, _, _ = strings.Cut(id, ":")
-			out[id] = true
-		}
-	}
-	return out
-}
-
 // outcome is what became of the orders a client placed.
 type outcome struct {
 	// Accepted orders; Completed of them; Lost neither completed nor in
 	// a DLQ; DeadLettered in a DLQ.
 	Accepted, Completed, Lost, DeadLettered int
-	// Ghosts are DLQ messages of orders the API withdrew after a send it
-	// thought had failed but which reached the queue all the same (a
-	// timeout on the answer): their client was told 503 and retried.
+	// Ghosts are messages of orders the API withdrew after a send it
+	// thought had failed but which reached the queue all the same (its
+	// answer timed out): the client was told 503 and retried, and the
+	// first stage dropped the message.
 	Ghosts int
 	// Extra orders in the table that no client was told were accepted.
 	Extra int
@@ -287,7 +270,7 @@ type outcome struct {
 }
 
 func (o outcome) String() string {
-	return fmt.Sprintf("%d accepted, %d completed, %d lost, %d dead-lettered, %d ghost dead letters, %d unacknowledged orders in the table",
+	return fmt.Sprintf("%d accepted, %d completed, %d lost, %d dead-lettered, %d ghost messages of withdrawn orders dropped, %d unacknowledged orders in the table",
 		o.Accepted, o.Completed, o.Lost, o.DeadLettered, o.Ghosts, o.Extra)
 }
 
@@ -295,9 +278,8 @@ func (o outcome) String() string {
 // unless every accepted order completed or is in a DLQ (none lost), the
 // API kept its contract on every answer, and the table holds exactly the
 // accepted orders: no order answered with an error was left behind, or
-// made anyway. A DLQ message of an order never accepted is allowed only as
-// a ghost of a withdrawn send (see outcome.Ghosts), or when expected says
-// the test put it there; nil expects none.
+// made anyway. A DLQ message of an order never accepted is allowed only
+// when expected says the test put it there; nil expects none.
 func (p *pipe) checkCompleted(t *testing.T, ctx context.Context, s sent, expected func(deadLetter) bool) outcome {
 	t.Helper()
 	for i, m := range s.Malformed {
@@ -331,7 +313,14 @@ func (p *pipe) checkCompleted(t *testing.T, ctx context.Context, s sent, expecte
 			}
 		}
 	}
-	withdrawn := p.withdrawnSends(t)
+	for _, l := range taskLogs(t, p.WorkDir()) {
+		if strings.HasPrefix(l.Msg, "order withdrawn by the API") {
+			o.Ghosts++
+			if inTable[l.Order] {
+				t.Errorf("a stage dropped the message of order %s as withdrawn, but the order is in the table", l.Order)
+			}
+		}
+	}
 	dead := map[string]bool{}
 	for _, d := range p.deadLetters(t, ctx) {
 		switch {
@@ -342,8 +331,6 @@ func (p *pipe) checkCompleted(t *testing.T, ctx context.Context, s sent, expecte
 			// cannot be done), and reported.
 			dead[d.orderID] = true
 			t.Logf("accepted order %s is in %s: %s", d.orderID, d.dlq, d.err)
-		case withdrawn[d.orderID] && !inTable[d.orderID]:
-			o.Ghosts++
 		default:
 			t.Errorf("unexplained message in %s (order %q): %s", d.dlq, d.orderID, d.err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -55,7 +56,8 @@ type stageOpts struct {
 
 // burgerStages is the burger pipeline with test settings: a fixed number
 // of tasks per stage, a 5 s visibility timeout so that a crashed worker's
-// messages come back within seconds, the given stop timeout, and debug logs.
+// messages come back within seconds, a 10 s stop timeout (5 s drain), and
+// debug logs.
 func burgerStages(opts map[string]stageOpts) string {
 	var parts []string
 	for _, name := range burger.Names {
@@ -74,7 +76,7 @@ func burgerStages(opts map[string]stageOpts) string {
 		// Concurrency 40: the fixed worker counts drain 50 orders a
 		// second with room to spare, and the emulators are not swamped
 		// by pollers (ten per payment task at its default of 200).
-		fields := `"concurrency":40,"visibilityTimeout":"5s","stopTimeout":"8s"`
+		fields := `"concurrency":40,"visibilityTimeout":"5s","stopTimeout":"10s"`
 		if o.fields != "" {
 			fields = o.fields
 		}
@@ -329,7 +331,9 @@ type audit struct {
 	// DoubleEnds counts (stage, order) pairs that more than one delivery
 	// did to the end: a double completion. Must be 0.
 	DoubleEnds int
-	// Succeeded is each stage's Succeeded metric (EMF) as the runner saw it.
+	// Succeeded is each stage's Succeeded metric (EMF) as the runner saw
+	// it: deliveries completed, absorbed ones included. A worker killed
+	// with -9 takes its last second of metrics with it.
 	Succeeded map[string]int64
 }
 
@@ -422,12 +426,37 @@ func (p *pipe) auditOrders(t *testing.T, ctx context.Context, ids []string) audi
 			}
 		}
 	}
-	if s, ok := p.Snapshot(); ok {
-		for _, st := range s.Stages {
-			a.Succeeded[st.Name] = st.Succeeded
-		}
-	}
+	a.Succeeded = p.settledSucceeded(ctx)
 	return a
+}
+
+// settledSucceeded is every stage's Succeeded metric once it has stopped
+// moving: workers flush their metrics every second, and the runner
+// samples them every second.
+func (p *pipe) settledSucceeded(ctx context.Context) map[string]int64 {
+	read := func() map[string]int64 {
+		out := map[string]int64{}
+		if s, ok := p.Snapshot(); ok {
+			for _, st := range s.Stages {
+				out[st.Name] = st.Succeeded
+			}
+		}
+		return out
+	}
+	last := read()
+	for range 10 {
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(2500 * time.Millisecond):
+		}
+		now := read()
+		if maps.Equal(now, last) {
+			return now
+		}
+		last = now
+	}
+	return last
 }
 
 // deliveries joins the consumer's and the handlers' log lines of each

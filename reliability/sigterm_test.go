@@ -14,11 +14,11 @@ import (
 // the stage's other worker, and nothing may be lost.
 //
 // Two stages are stopped. Payment's work (8 s an order here) outlasts the
-// drain (6 s under an 8 s stopTimeout), so the worker cancels the orders
+// drain (5 s under a 10 s stopTimeout), so the worker cancels the orders
 // it started last and returns their messages; the grill's work (a fraction
 // of a second) all finishes within the drain.
 func TestSIGTERMUnderLoad(t *testing.T) {
-	const stopTimeout = 8 * time.Second
+	const stopTimeout = 10 * time.Second
 	p := startPipeline(t, spec{scale: 10, stages: burgerStages(map[string]stageOpts{
 		"payment": {
 			fields: fmt.Sprintf(`"concurrency":150,"visibilityTimeout":"5s","stopTimeout":%q`, stopTimeout),
