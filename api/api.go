@@ -14,13 +14,16 @@
 //
 // Accepting an order takes two writes that cannot share a transaction: the
 // order's record, then the message to the first stage. The API writes the
-// record first (conditionally: it never overwrites), then sends; if the
-// send fails it deletes the record again and answers 503 with Retry-After,
-// so a client never holds an id for an order that will not be made. If the
-// table is down, it answers 503 before sending anything.
+// record first (conditionally: it never overwrites), then sends; if either
+// fails it withdraws the order and answers 503 with Retry-After, so a
+// client never holds an id for an order that will not be made. A failed
+// call may have happened all the same (only its answer timed out), so
+// withdrawing leaves a tombstone rather than deleting: a write of the
+// order that lands late writes nothing, and a message of it that reached
+// the queue is dropped by the first stage (orders.ErrWithdrawn).
 //
 // What cannot be closed without a transaction is a crash of the API task
-// between the two writes (or a failed compensating delete): the record
+// between the two writes (or a failed withdrawal): the record
 // stays "accepted" and no stage ever sees it. Requests with an
 // Idempotency-Key close that window for the client that retries: a retry
 // after IdempotencyWindow finds the claimed key unfinished and finishes the
@@ -56,7 +59,7 @@ import (
 type Store interface {
 	Create(ctx context.Context, o orders.Order) error
 	Get(ctx context.Context, id string) (orders.Order, error)
-	Delete(ctx context.Context, id string) error
+	Withdraw(ctx context.Context, id string, at time.Time) error
 	PutIdempotency(ctx context.Context, rec orders.Idempotency) error
 	GetIdempotency(ctx context.Context, key string) (orders.Idempotency, error)
 	MarkIdempotencyDone(ctx context.Context, key string) error
@@ -282,9 +285,10 @@ func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	// ErrExists: a retry taking over a crashed request found the order
 	// written; sending it (again) is what is left to do.
 	if err != nil && !errors.Is(err, orders.ErrExists) {
-		// A write that timed out may still land after we answer: delete
-		// it too (a no-op when it never happened), or an order the client
-		// was told failed would sit in the table as accepted forever.
+		// A write that timed out may still land after we answer:
+		// withdraw the order whether or not it is there yet, or an order
+		// the client was told failed could sit in the table as accepted
+		// forever.
 		s.compensate(ctx, o, key)
 		s.unavailable(w, r, "the order table", err)
 		return
@@ -316,13 +320,13 @@ func (s *Server) send(ctx context.Context, o orders.Order) error {
 	return nil
 }
 
-// compensate deletes an order that could not be sent, then releases its
-// key so a retry starts afresh. The key is released only once the order
-// is gone: a key released while its order remains would let a retry create
-// a second order.
+// compensate withdraws an order that could not be written or sent, then
+// releases its key so a retry starts afresh. The key is released only
+// once the order is withdrawn: a key released while its order remains
+// would let a retry create a second order.
 func (s *Server) compensate(ctx context.Context, o orders.Order, key string) {
 	cctx, cancel := s.call(ctx)
-	err := s.store.Delete(cctx, o.ID)
+	err := s.store.Withdraw(cctx, o.ID, s.now())
 	cancel()
 	switch {
 	case errors.Is(err, orders.ErrStarted):
@@ -332,8 +336,8 @@ func (s *Server) compensate(ctx context.Context, o orders.Order, key string) {
 		s.log.WarnContext(ctx, "an order whose send reported an error was delivered anyway; it will complete",
 			"order", o.ID, "trace", o.TraceID, "idempotencyKey", key != "")
 		return
-	case err != nil && !errors.Is(err, orders.ErrNotFound):
-		s.log.ErrorContext(ctx, "could not delete an order that was never sent; it stays accepted and unprocessed",
+	case err != nil:
+		s.log.ErrorContext(ctx, "could not withdraw an order that was never sent; it stays accepted and unprocessed",
 			"order", o.ID, "trace", o.TraceID, "idempotencyKey", key != "", "err", err)
 		return
 	}
@@ -404,6 +408,12 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	existing, err := s.store.Get(cctx, o.ID)
 	cancel()
 	switch {
+	case errors.Is(err, orders.ErrWithdrawn):
+		// It failed and withdrew its order, but could not release the
+		// key. Release it now: the next retry starts afresh.
+		s.release(ctx, key, o.ID)
+		s.inProgress(w, "a request with this Idempotency-Key failed; retry")
+		return
 	case errors.Is(err, orders.ErrNotFound):
 		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: creating its order", "order", o.ID)
 		s.accept(ctx, w, r, o, key)

@@ -39,9 +39,20 @@ var (
 	// ErrNotStarted: a stage was ended that never started.
 	ErrNotStarted = errors.New("stage not started")
 	// ErrStarted: the order is past accepted, so it may no longer be
-	// deleted as a compensation.
+	// withdrawn as a compensation.
 	ErrStarted = errors.New("order already started")
+	// ErrWithdrawn: the API withdrew the order because it could not tell
+	// whether the order reached the first queue, and answered 503. A
+	// message of it found in a queue is a ghost, to be dropped: the client
+	// was told to retry. It is also ErrNotFound, since to anyone else the
+	// order does not exist.
+	ErrWithdrawn error = withdrawnError{}
 )
+
+type withdrawnError struct{}
+
+func (withdrawnError) Error() string        { return "order withdrawn" }
+func (withdrawnError) Is(target error) bool { return target == ErrNotFound }
 
 // Line is one line of an order: an item from the menu and how many.
 type Line struct {

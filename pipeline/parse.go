@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -45,6 +46,11 @@ const (
 	// Minimum visibility timeout: SQS's own default.
 	minVisibilityTimeout = 30 * time.Second
 )
+
+// MaxConcurrency is the most messages one task may work on at once: the
+// worker runtime's limit (workers/consumer.MaxConcurrency), which refuses
+// to start above it. The reliability tests check that the two agree.
+const MaxConcurrency = 10000
 
 // workload defaults of the built-in burger workers: their mean work time,
 // and a concurrency that suits it (payment waits on a remote call, so one
@@ -152,8 +158,8 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		return Config{}, err
 	}
 	if v, ok := get(KeyAlarmEmail); ok {
-		if !strings.Contains(v, "@") || strings.ContainsAny(v, " \t\n") {
-			return Config{}, &Error{Key: KeyAlarmEmail, Value: v, Reason: "not an email address"}
+		if !isEmail(v) {
+			return Config{}, &Error{Key: KeyAlarmEmail, Value: v, Reason: "not one email address, like ops@example.com (the alarm topic subscribes exactly one; subscribe more to the topic yourself)"}
 		}
 		cfg.AlarmEmail = v
 	}
@@ -166,6 +172,9 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		cfg.LogRetentionDays = n
 	}
 	if v, ok := get(KeyImage); ok {
+		if !isImage(v) {
+			return Config{}, &Error{Key: KeyImage, Value: v, Reason: imageReason}
+		}
 		cfg.Image = v
 	}
 
@@ -225,6 +234,10 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 		return Stage{}, &Error{Key: key + ".worker", Value: rs.Worker, Reason: "unknown worker" + workerChoices(opts)}
 	}
 
+	if rs.Image != "" && !isImage(rs.Image) {
+		return Stage{}, &Error{Key: key + ".image", Value: rs.Image, Reason: imageReason}
+	}
+
 	def, known := workerDefaults[rs.Worker]
 	st.ProcessingTime = DefaultProcessingTime
 	st.Concurrency = DefaultConcurrency
@@ -237,6 +250,10 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	setDuration(&st.Latency, rs.Latency)
 	if err := st.Workload().Validate(); err != nil {
 		return Stage{}, fieldError(key, err)
+	}
+	if st.Concurrency > MaxConcurrency {
+		return Stage{}, &Error{Key: key + ".concurrency", Value: strconv.Itoa(st.Concurrency),
+			Reason: fmt.Sprintf("must be 1 to %d (the worker runtime's limit for one task; add tasks instead)", MaxConcurrency)}
 	}
 
 	// Long enough that a message is rarely redelivered while still being
@@ -270,8 +287,11 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 		return Stage{}, &Error{Key: key + ".stopTimeout", Value: st.StopTimeout.String(), Reason: "must be whole seconds from 2s to 120s (ECS's range)"}
 	}
 	// The worker must finish draining and flush its deletes before ECS's
-	// SIGKILL: keep a quarter of the window (at most 5 s) for that.
-	st.DrainTimeout = st.StopTimeout - min(5*time.Second, st.StopTimeout/4)
+	// SIGKILL. After its drain timeout it may take up to 4 s more
+	// (workers/consumer.AfterDrain: cancelled handlers give their messages
+	// back, then the final flush): keep 5 s for that, or half the window
+	// when it is shorter than 10 s.
+	st.DrainTimeout = st.StopTimeout - min(5*time.Second, st.StopTimeout/2)
 
 	for name := range rs.Env {
 		if !envNameRE.MatchString(name) {
@@ -303,14 +323,18 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 		ScaleInCooldown:  DefaultScaleInCooldown,
 		ScaleInAfter:     DefaultScaleInAfter,
 	}
-	desired := -1
+	// desired is unset unless a value sets it: every int, -1 included,
+	// is a value someone can write, so none can stand for "unset".
+	var desired *Int
 	for _, r := range []rawScaling{global, stage} {
 		if r.Policy != nil {
 			s.Policy = policies.Kind(*r.Policy)
 		}
 		setInt(&s.Min, r.Min)
 		setInt(&s.Max, r.Max)
-		setInt(&desired, r.Desired)
+		if r.Desired != nil {
+			desired = r.Desired
+		}
 		setDuration(&s.ScaleOutCooldown, r.ScaleOutCooldown)
 		setDuration(&s.ScaleInCooldown, r.ScaleInCooldown)
 		setDuration(&s.ScaleInAfter, r.ScaleInAfter)
@@ -319,8 +343,8 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 		}
 	}
 	switch {
-	case desired >= 0 || desired < -1:
-		s.Desired = desired
+	case desired != nil:
+		s.Desired = int(*desired)
 	case s.Policy == policies.Fixed:
 		s.Desired = 1
 	default:
@@ -486,6 +510,37 @@ func validateFargate(key string, cpu, memory int) error {
 	}
 	return nil
 }
+
+// isEmail reports whether s is one bare email address with a domain, the
+// only form an SNS email subscription takes.
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	return domain != "" && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// imageRE is a container image reference, as Docker and ECS parse one:
+// [registry[:port]/]repository[:tag][@digest], the repository's path
+// components lowercase.
+var imageRE = func() *regexp.Regexp {
+	const (
+		alnum     = `[a-z0-9]+`
+		separator = `(?:[._]|__|-+)`
+		component = alnum + `(?:` + separator + alnum + `)*`
+		domainCmp = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+		domain    = domainCmp + `(?:\.` + domainCmp + `)*(?::[0-9]+)?`
+		tag       = `[\w][\w.-]{0,127}`
+		digest    = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+	)
+	return regexp.MustCompile(`^(?:` + domain + `/)?` + component + `(?:/` + component + `)*(?::` + tag + `)?(?:@` + digest + `)?$`)
+}()
+
+const imageReason = "not a container image reference, like 123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:1.2 or ghcr.io/org/worker@sha256:… (lowercase repository, optional :tag and @digest)"
+
+func isImage(s string) bool { return len(s) <= 512 && imageRE.MatchString(s) }
 
 func isARN(s, service string) bool {
 	parts := strings.SplitN(s, ":", 6)

@@ -76,10 +76,14 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 			[]string{"linecook:scaling.min", `"5"`, "max (2)"}},
 		{"negative min", map[string]string{"linecook:scaling": `{"min":-1}`},
 			[]string{"linecook:scaling.min", `"-1"`, "0 or more"}},
+		{"desired minus one", map[string]string{"linecook:scaling": `{"desired":-1}`},
+			[]string{"linecook:scaling.desired", `"-1"`, "0 or more"}},
 		{"stage override min over max", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","scaling":{"min":50}}]`},
 			[]string{"linecook:stages[0].scaling.min", `"50"`, "max (10)"}},
 		{"zero concurrency", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":0}]`},
 			[]string{"linecook:stages[0].concurrency", `"0"`, "1 or more"}},
+		{"concurrency over the runtime's limit", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":20000}]`},
+			[]string{"linecook:stages[0].concurrency", `"20000"`, "1 to 10000"}},
 		{"unknown worker", map[string]string{"linecook:stages": `[{"name":"a","worker":"grll"}]`},
 			[]string{"linecook:stages[0].worker", `"grll"`, "assemble, fry, grill, payment"}},
 		{"unknown field", map[string]string{"linecook:scaling": `{"polcy":"step"}`},
@@ -88,6 +92,8 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 			[]string{"linecook:scalling", "unknown key", "linecook:scaling"}},
 		{"bad duration", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","latency":"soon"}]`},
 			[]string{"linecook:stages[0].latency", "soon", "duration"}},
+		{"duration overflowing", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","visibilityTimeout":1e12}]`},
+			[]string{"linecook:stages[0].visibilityTimeout", `"1e12"`, "out of range"}},
 		{"wrong type", map[string]string{"linecook:scaling": `{"min":true}`},
 			[]string{"linecook:scaling.min", "whole number"}},
 		{"bad memory", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","cpu":256,"memory":4096}]`},
@@ -100,6 +106,16 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 			[]string{"linecook:stages[1].name", `"a"`, "duplicate"}},
 		{"bad retention", map[string]string{"linecook:logRetentionDays": "10"},
 			[]string{"linecook:logRetentionDays", `"10"`, "1, 3, 5, 7, 14"}},
+		{"alarm email without a domain", map[string]string{"linecook:alarmEmail": "ops@"},
+			[]string{"linecook:alarmEmail", `"ops@"`, "one email address, like ops@example.com"}},
+		{"two alarm emails", map[string]string{"linecook:alarmEmail": "a@example.com, b@example.com"},
+			[]string{"linecook:alarmEmail", "one email address"}},
+		{"image with a space", map[string]string{"linecook:image": "linecook latest"},
+			[]string{"linecook:image", `"linecook latest"`, "container image reference"}},
+		{"image with an uppercase repository", map[string]string{"linecook:image": "Linecook:1.0"},
+			[]string{"linecook:image", "container image reference"}},
+		{"stage image with a space", map[string]string{"linecook:stages": `[{"name":"a","image":"my worker:1"}]`},
+			[]string{"linecook:stages[0].image", `"my worker:1"`, "container image reference"}},
 		{"reserved env", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","env":{"LINECOOK_QUEUE_URL":"x"}}]`},
 			[]string{"linecook:stages[0].env", "LINECOOK_QUEUE_URL", "reserved"}},
 	}
@@ -115,5 +131,23 @@ func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestValidImagesAndEmailsAreAccepted(t *testing.T) {
+	for _, image := range []string{
+		"linecook", "linecook:latest", "ghcr.io/org/worker:1.2.3", "localhost:5000/a/b_c/d-e:v1",
+		"123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook:2026-01-01",
+		"public.ecr.aws/docker/library/python:3.13-slim@sha256:" + strings.Repeat("ab", 32),
+	} {
+		values := map[string]string{"linecook:image": image, "linecook:stages": `[{"name":"a","image":"` + image + `"}]`}
+		if _, err := Parse(values, Options{Workers: burgerWorkers}); err != nil {
+			t.Errorf("image %s: %v", image, err)
+		}
+	}
+	for _, email := range []string{"ops@example.com", "on-call+linecook@mail.example.co.uk"} {
+		if _, err := Parse(map[string]string{"linecook:alarmEmail": email}, Options{}); err != nil {
+			t.Errorf("alarm email %s: %v", email, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -16,10 +17,18 @@ import (
 // number of seconds.
 type Duration struct{ time.Duration }
 
+// maxSeconds is the longest duration a time.Duration holds, in seconds
+// (about 292 years): a larger number would wrap around to a negative
+// duration, and the error would quote that instead of what was written.
+const maxSeconds = float64(math.MaxInt64) / float64(time.Second)
+
 // UnmarshalJSON accepts "3s" or 3.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var n float64
 	if err := json.Unmarshal(b, &n); err == nil {
+		if math.Abs(n) >= maxSeconds {
+			return fmt.Errorf("%s seconds is out of range (use a Go duration such as \"3s\" or \"1m30s\")", b)
+		}
 		d.Duration = time.Duration(n * float64(time.Second))
 		return nil
 	}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: everything CI runs, on a fresh machine.
-# Installs what the tests need that Go cannot fetch (Chromium for the
-# dashboard test), then vets, builds and tests every package. The local
-# emulators (fauxqs, dynalite, Node 22) are installed by the tests
-# themselves through the emulators package, with npm, on first use.
+# Installs what the tests need that Go cannot fetch itself (Chromium for the
+# dashboard test), then vets, builds and tests every package, then fuzzes
+# the order API's request decoding briefly. The local emulators (fauxqs,
+# dynalite, Node 22) are installed by the tests themselves through the
+# emulators package, with npm, on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,8 @@ echo "== go test (build)"
 go test -count=1 -run '^$' ./... >/dev/null
 echo "== go test"
 go test -count=1 -p 1 -timeout 30m ./...
+# Plain go test runs the fuzz targets on their seed corpus only
+# (testdata/fuzz); this explores beyond it for a few seconds. A crasher
+# is saved under testdata/fuzz and fails the run.
+echo "== go test -fuzz (order decoding, 10s)"
+go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 10s ./orders

@@ -37,9 +37,16 @@ const DefaultTimeout = 3 * time.Second
 // they are kept.
 const IdempotencyTTL = 24 * time.Hour
 
+// TombstoneTTL is how long the tombstone of a withdrawn order is meant to
+// live (see Withdraw): SQS's longest message retention, so that it
+// outlives any message of the order. Its expiry is written to
+// "expiresAt", like an idempotency record's.
+const TombstoneTTL = 14 * 24 * time.Hour
+
 const (
 	kindOrder       = "order"
 	kindIdempotency = "idempotency"
+	kindWithdrawn   = "withdrawn"
 	idemPrefix      = "idem#"
 )
 
@@ -99,6 +106,14 @@ type idemItem struct {
 	RequestHash string    `dynamodbav:"requestHash"`
 	CreatedAt   time.Time `dynamodbav:"createdAt"`
 	Done        bool      `dynamodbav:"done"`
+	ExpiresAt   int64     `dynamodbav:"expiresAt"`
+}
+
+// tombstoneItem takes the place of a withdrawn order.
+type tombstoneItem struct {
+	ID          string    `dynamodbav:"id"`
+	Kind        string    `dynamodbav:"kind"`
+	WithdrawnAt time.Time `dynamodbav:"withdrawnAt"`
 	ExpiresAt   int64     `dynamodbav:"expiresAt"`
 }
 
@@ -178,7 +193,8 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 // Create writes a new order. It fails with orders.ErrExists if the id is
-// taken, so it never overwrites.
+// taken, so it never overwrites, and with orders.ErrWithdrawn if the order
+// was withdrawn: a write that lands after its withdrawal writes nothing.
 func (s *Store) Create(ctx context.Context, o orders.Order) error {
 	item, err := attributevalue.MarshalMap(toItem(o))
 	if err != nil {
@@ -192,6 +208,9 @@ func (s *Store) Create(ctx context.Context, o orders.Order) error {
 		ConditionExpression: aws.String("attribute_not_exists(id)"),
 	})
 	if conditionFailed(err) {
+		if _, err := s.Get(ctx, o.ID); errors.Is(err, orders.ErrWithdrawn) {
+			return fmt.Errorf("create order %s: %w", o.ID, orders.ErrWithdrawn)
+		}
 		return fmt.Errorf("create order %s: %w", o.ID, orders.ErrExists)
 	}
 	if err != nil {
@@ -201,7 +220,8 @@ func (s *Store) Create(ctx context.Context, o orders.Order) error {
 }
 
 // Get reads an order, consistently: a stage or the API sees every write
-// that came before. A missing order is orders.ErrNotFound.
+// that came before. A missing order is orders.ErrNotFound; a withdrawn one
+// is orders.ErrWithdrawn (which is ErrNotFound too).
 func (s *Store) Get(ctx context.Context, id string) (orders.Order, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
@@ -216,10 +236,13 @@ func (s *Store) Get(ctx context.Context, id string) (orders.Order, error) {
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return orders.Order{}, fmt.Errorf("get order %s: %w", id, err)
 	}
-	if it.Kind != kindOrder {
-		return orders.Order{}, fmt.Errorf("order %s: %w", id, orders.ErrNotFound)
+	switch it.Kind {
+	case kindOrder:
+		return it.order(), nil
+	case kindWithdrawn:
+		return orders.Order{}, fmt.Errorf("order %s: %w", id, orders.ErrWithdrawn)
 	}
-	return it.order(), nil
+	return orders.Order{}, fmt.Errorf("order %s: %w", id, orders.ErrNotFound)
 }
 
 // GetMany reads the orders with the given ids, 100 to a BatchGetItem as
@@ -264,27 +287,41 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]orders.Or
 	return out, nil
 }
 
-// Delete removes an order that no stage has started: the API's
-// compensation when it cannot send the order on. An order already in
-// progress is orders.ErrStarted and is left alone.
-func (s *Store) Delete(ctx context.Context, id string) error {
+// Withdraw takes back an order that no stage has started: the API's
+// compensation when it cannot tell whether the order was written, or
+// whether it reached the first queue. It leaves a tombstone in the order's
+// place, whether or not the order was there, rather than deleting it: a
+// write of the order still under way then lands on the tombstone and
+// writes nothing (Create fails with orders.ErrWithdrawn), and a message of
+// the order that reached a queue after all finds it withdrawn (StartStage
+// fails with orders.ErrWithdrawn) and is dropped. A deleted order would
+// instead come back as accepted and never sent, or send its message to a
+// DLQ. An order already in progress is orders.ErrStarted and is left
+// alone; withdrawing twice is harmless.
+func (s *Store) Withdraw(ctx context.Context, id string, at time.Time) error {
+	item, err := attributevalue.MarshalMap(tombstoneItem{
+		ID: id, Kind: kindWithdrawn, WithdrawnAt: at.UTC(), ExpiresAt: at.Add(TombstoneTTL).Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("withdraw order %s: %w", id, err)
+	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	_, err := s.db.DeleteItem(cctx, &dynamodb.DeleteItemInput{
+	_, err = s.db.PutItem(cctx, &dynamodb.PutItemInput{
 		TableName:                 &s.table,
-		Key:                       key(id),
-		ConditionExpression:       aws.String("#kind = :order AND #status = :accepted"),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(id) OR #kind = :withdrawn OR (#kind = :order AND #status = :accepted)"),
 		ExpressionAttributeNames:  map[string]string{"#kind": "kind", "#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":order": str(kindOrder), ":accepted": str(string(orders.Accepted))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":order": str(kindOrder), ":withdrawn": str(kindWithdrawn), ":accepted": str(string(orders.Accepted))},
 	})
 	if conditionFailed(err) {
 		if _, err := s.Get(ctx, id); err != nil {
-			return fmt.Errorf("delete order %s: %w", id, err)
+			return fmt.Errorf("withdraw order %s: %w", id, err)
 		}
-		return fmt.Errorf("delete order %s: %w", id, orders.ErrStarted)
+		return fmt.Errorf("withdraw order %s: %w", id, orders.ErrStarted)
 	}
 	if err != nil {
-		return fmt.Errorf("delete order %s: %w", id, err)
+		return fmt.Errorf("withdraw order %s: %w", id, err)
 	}
 	return nil
 }

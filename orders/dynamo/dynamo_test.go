@@ -192,9 +192,9 @@ func TestConcurrentDeliveries(t *testing.T) {
 	}
 }
 
-func TestDeleteOnlyUnstartedOrders(t *testing.T) {
+func TestWithdrawOnlyUnstartedOrdersAndKeepThemWithdrawn(t *testing.T) {
 	s := emutest.Table(t)
-	a, b := newOrder(t), newOrder(t)
+	a, b, late := newOrder(t), newOrder(t), newOrder(t)
 	for _, o := range []orders.Order{a, b} {
 		if err := s.Create(ctx(t), o); err != nil {
 			t.Fatal(err)
@@ -203,17 +203,40 @@ func TestDeleteOnlyUnstartedOrders(t *testing.T) {
 	if _, err := s.StartStage(ctx(t), b.ID, "payment", t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx(t), a.ID); err != nil {
-		t.Errorf("Delete(accepted) = %v", err)
+	if err := s.Withdraw(ctx(t), a.ID, t0); err != nil {
+		t.Errorf("Withdraw(accepted) = %v", err)
 	}
-	if _, err := s.Get(ctx(t), a.ID); !errors.Is(err, orders.ErrNotFound) {
-		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
+	if _, err := s.Get(ctx(t), a.ID); !errors.Is(err, orders.ErrWithdrawn) || !errors.Is(err, orders.ErrNotFound) {
+		t.Errorf("Get after Withdraw = %v, want ErrWithdrawn, which is ErrNotFound too", err)
 	}
-	if err := s.Delete(ctx(t), b.ID); !errors.Is(err, orders.ErrStarted) {
-		t.Errorf("Delete(in progress) = %v, want ErrStarted", err)
+	if err := s.Withdraw(ctx(t), a.ID, t0); err != nil {
+		t.Errorf("Withdraw twice = %v, want nil", err)
 	}
-	if err := s.Delete(ctx(t), a.ID); !errors.Is(err, orders.ErrNotFound) {
-		t.Errorf("Delete(gone) = %v, want ErrNotFound", err)
+	if err := s.Withdraw(ctx(t), b.ID, t0); !errors.Is(err, orders.ErrStarted) {
+		t.Errorf("Withdraw(in progress) = %v, want ErrStarted", err)
+	}
+	if got, err := s.Get(ctx(t), b.ID); err != nil || got.Status != orders.InProgress {
+		t.Errorf("a refused Withdraw changed the order: %+v, %v", got, err)
+	}
+
+	// A write that lands after the withdrawal writes nothing, and a stage
+	// that receives the order's message anyway is told it was withdrawn.
+	if err := s.Withdraw(ctx(t), late.ID, t0); err != nil {
+		t.Fatalf("Withdraw(not written yet) = %v", err)
+	}
+	if err := s.Create(ctx(t), late); !errors.Is(err, orders.ErrWithdrawn) {
+		t.Errorf("Create after Withdraw = %v, want ErrWithdrawn", err)
+	}
+	if _, err := s.StartStage(ctx(t), late.ID, "payment", t0); !errors.Is(err, orders.ErrWithdrawn) {
+		t.Errorf("StartStage of a withdrawn order = %v, want ErrWithdrawn", err)
+	}
+	all, err := s.Recent(ctx(t), 10)
+	if err != nil || len(all) != 1 || all[0].ID != b.ID {
+		t.Errorf("Recent = %v, %v; want only the order in progress", all, err)
+	}
+	many, err := s.GetMany(ctx(t), []string{a.ID, b.ID, late.ID})
+	if err != nil || len(many) != 1 {
+		t.Errorf("GetMany = %v, %v; want only the order in progress", many, err)
 	}
 }
 

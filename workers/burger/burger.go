@@ -170,6 +170,11 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 
 	st, err := s.deps.Store.StartStage(ctx, m.OrderID, name, s.deps.Now())
 	switch {
+	case errors.Is(err, orders.ErrWithdrawn):
+		// Its send reported a failure, so the API withdrew it and told
+		// the client to retry; the message arrived all the same.
+		log.Warn("order withdrawn by the API (its send reported a failure and the client was told to retry); dropping the message")
+		return workers.Output{Drop: true}, nil
 	case errors.Is(err, orders.ErrNotFound):
 		return workers.Output{}, workers.Permanent(fmt.Errorf("%s: %w", s.worker, err))
 	case errors.Is(err, orders.ErrCompleted):

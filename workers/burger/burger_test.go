@@ -245,3 +245,27 @@ func TestLoadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A message of an order the API withdrew (its send reported a failure,
+// the client was answered 503) is dropped, not dead-lettered; a message
+// of an order that never existed still goes to the DLQ.
+func TestWithdrawnOrderIsDroppedUnknownOrderIsPermanent(t *testing.T) {
+	store := emutest.Table(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pay := burger.NewPayment(burger.Deps{Store: store, Config: fast, Log: quiet})
+
+	withdrawn := newMessage(t, store, "")
+	if err := store.Withdraw(ctx, getOrder(t, store, withdrawn).ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pay.Handle(ctx, withdrawn); err != nil || !out.Drop {
+		t.Errorf("withdrawn order: %+v, %v; want dropped", out, err)
+	}
+
+	o := orders.New(orders.Request{Items: meal}, time.Now())
+	unknown := workers.Message{ID: "msg-unknown", Body: orders.EncodeMessage(o), TraceID: o.TraceID, ReceiveCount: 1}
+	if _, err := pay.Handle(ctx, unknown); !workers.IsPermanent(err) {
+		t.Errorf("unknown order: %v; want a permanent failure", err)
+	}
+}

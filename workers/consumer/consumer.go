@@ -50,6 +50,13 @@ const maxAttributes = 10
 // maxErrorText bounds the error text put on a dead letter.
 const maxErrorText = 1024
 
+// AfterDrain is the most Run takes once its drain timeout has passed:
+// time for cancelled handlers to return and their messages to go back to
+// the queue, then for the final flush. Whoever sets the drain timeout
+// (pipeline, from ECS's stopTimeout) must leave at least this much before
+// the SIGKILL.
+const AfterDrain = afterCancelGrace + flushTimeout
+
 // afterCancelGrace is how long Run waits, once the drain timeout has
 // passed and handlers' ctx is cancelled, for them to return.
 const afterCancelGrace = time.Second
