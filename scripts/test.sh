@@ -18,7 +18,10 @@ go vet ./...
 # their scaling, and two of them at once on a 2-core machine measure the
 # machine, not linecook.
 echo "== go test (build)"
-go test -count=1 -run '^$' ./... >/dev/null
+bins=$(mktemp -d)
+trap 'rm -rf "$bins"' EXIT
+go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... |
+	xargs -P 2 -I{} sh -c 'go test -c -o "$1/$(echo "$2" | tr / _).test" "$2"' _ "$bins" {}
 echo "== go test"
 go test -count=1 -p 1 -timeout 30m ./...
 # Plain go test runs the fuzz targets on their seed corpus only
