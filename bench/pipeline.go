@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/linecook/linecook/loadgen"
+	"github.com/linecook/linecook/local"
+	"github.com/linecook/linecook/orders/dynamo"
+	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/workers/burger"
+)
+
+// PipelineOptions sizes the end-to-end benchmark.
+type PipelineOptions struct {
+	// Orders are sent at Rate per second through the API.
+	Orders int
+	Rate   float64
+	// Workers is each stage's fixed task count; Concurrency each task's
+	// LINECOOK_CONCURRENCY.
+	Workers, Concurrency int
+	// TimeScale divides the simulated work (1: real time, a 3 s payment).
+	TimeScale float64
+	// Timeout bounds the wait for completions after the last send.
+	Timeout time.Duration
+}
+
+func (o PipelineOptions) validate() error {
+	switch {
+	case o.Orders < 2:
+		return fmt.Errorf("--e2e-orders %d: must be at least 2", o.Orders)
+	case o.Rate <= 0:
+		return fmt.Errorf("--e2e-rate %g: must be more than 0", o.Rate)
+	case o.Workers < 1 || o.Workers > 20:
+		return fmt.Errorf("--e2e-workers %d: must be 1 to 20 per stage", o.Workers)
+	case o.Concurrency < 1 || o.Concurrency > 10000:
+		return fmt.Errorf("--e2e-concurrency %d: must be 1 to 10000", o.Concurrency)
+	case o.TimeScale < 1 || o.TimeScale > 600:
+		return fmt.Errorf("--e2e-time-scale %g: must be 1 (real time) to 600", o.TimeScale)
+	case o.Timeout <= 0:
+		return fmt.Errorf("--e2e-timeout %s: must be more than 0", o.Timeout)
+	}
+	return nil
+}
+
+// PipelineResult is the end-to-end benchmark: orders through the API and
+// all four burger stages (payment, grill, fry, assemble), each a fixed
+// number of linecookd processes, as `linecook local --fixed` runs them.
+type PipelineResult struct {
+	Orders      int     `json:"orders"`
+	Rate        float64 `json:"ratePerSec"`
+	Workers     int     `json:"workersPerStage"`
+	Concurrency int     `json:"concurrency"`
+	TimeScale   float64 `json:"timeScale"`
+
+	Sent         int            `json:"sent"`
+	Accepted     int            `json:"accepted"`
+	Errors       map[string]int `json:"errors,omitempty"`
+	Completed    int            `json:"completed"`
+	DeadLettered int            `json:"deadLettered"`
+	Lost         int            `json:"lost"`
+	// ThroughputPerSec is completions per second between the first and
+	// the last completion (the order table's timestamps): what left the
+	// last stage, which equals the rate when every stage keeps up.
+	ThroughputPerSec float64 `json:"throughputPerSec"`
+	Accept           Latency `json:"accept"`
+	// EndToEnd is created → completed, from the order table.
+	EndToEnd Latency `json:"endToEnd"`
+}
+
+func runPipeline(ctx context.Context, o Options) (*PipelineResult, error) {
+	p := o.Pipeline
+	res := &PipelineResult{Orders: p.Orders, Rate: p.Rate, Workers: p.Workers, Concurrency: p.Concurrency, TimeScale: p.TimeScale}
+	cfg, err := pipelineConfig(p)
+	if err != nil {
+		return res, err
+	}
+	r, err := local.Start(ctx, local.Options{
+		Config: cfg, Stack: "bench", TaskCommand: []string{o.Linecookd},
+		TimeScale: p.TimeScale, Autoscale: false,
+		WorkDir: filepath.Join(o.WorkDir, "e2e"), Log: o.Log.With("part", "local"),
+	})
+	if err != nil {
+		return res, err
+	}
+	defer r.Stop()
+	o.Log.Info("e2e: pipeline up; sending orders", "api", r.APIURL(), "logs", r.WorkDir())
+	sum, err := r.PlaceOrders(ctx, p.Orders, p.Rate, p.Timeout, nil)
+	if sum.Load != nil {
+		res.Sent, res.Accepted, res.Accept = sum.Load.Sent, sum.Load.Accepted, summarize(sum.Load.Accept)
+		if len(sum.Load.Errors) > 0 {
+			res.Errors = sum.Load.Errors
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Completed, res.DeadLettered, res.Lost = sum.Completed, sum.DeadLettered, sum.Lost
+	res.EndToEnd = summarize(sum.EndToEnd)
+	res.ThroughputPerSec, err = throughput(ctx, r, sum.Load)
+	return res, err
+}
+
+// pipelineConfig is the burger pipeline with every stage at a fixed
+// count and the given concurrency.
+func pipelineConfig(p PipelineOptions) (pipeline.Config, error) {
+	var stages []string
+	for _, name := range pipeline.BurgerStages {
+		stages = append(stages, fmt.Sprintf(`{"name":%q,"worker":%q,"concurrency":%d}`, name, name, p.Concurrency))
+	}
+	return pipeline.Parse(map[string]string{
+		"linecook:stages":  "[" + strings.Join(stages, ",") + "]",
+		"linecook:scaling": fmt.Sprintf(`{"policy":"fixed","desired":%d}`, p.Workers),
+	}, pipeline.Options{Workers: burger.Names})
+}
+
+// throughput reads the accepted orders back and returns completions per
+// second between the first completion and the last.
+func throughput(ctx context.Context, r *local.Runner, load *loadgen.Result) (float64, error) {
+	if load == nil || len(load.IDs) < 2 {
+		return 0, nil
+	}
+	cfg, err := r.Emulators().AWSConfig(ctx)
+	if err != nil {
+		return 0, err
+	}
+	store := dynamo.New(r.Emulators().DynamoDBClient(cfg), dynamo.Config{Table: r.Table(), Timeout: 30 * time.Second})
+	got, err := store.GetMany(ctx, load.IDs)
+	if err != nil {
+		return 0, fmt.Errorf("reading the orders back: %w", err)
+	}
+	var done []time.Time
+	for _, o := range got {
+		if !o.CompletedAt.IsZero() {
+			done = append(done, o.CompletedAt)
+		}
+	}
+	if len(done) < 2 {
+		return 0, nil
+	}
+	slices.SortFunc(done, func(a, b time.Time) int { return a.Compare(b) })
+	span := done[len(done)-1].Sub(done[0]).Seconds()
+	if span <= 0 {
+		return 0, nil
+	}
+	return float64(len(done)-1) / span, nil
+}
