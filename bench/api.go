@@ -99,6 +99,7 @@ type APILoad struct {
 	// PerSec is accepted requests per second of sending.
 	PerSec float64 `json:"perSec"`
 	Accept Latency `json:"accept"`
+	CPU    CPU     `json:"cpu"`
 }
 
 func fromLoadgen(r *loadgen.Result) APILoad {
@@ -131,13 +132,15 @@ func runAPI(ctx context.Context, e *env, o APIOptions, profileDir string, log *s
 			return res, fmt.Errorf("bare calls: %w", err)
 		}
 	}
+	cpu := meter()
 	b, err := bare(ctx, e, bareStore, bareQ, o.Rate, o.Duration)
 	if err != nil {
 		return res, fmt.Errorf("bare calls: %w", err)
 	}
 	res.Bare = b
+	res.Bare.CPU = cpu.stop()
 
-	url, stop, err := startAPI(ctx, e, o, store.Table(), apiQ, profileDir)
+	url, pid, stop, err := startAPI(ctx, e, o, store.Table(), apiQ, profileDir)
 	if err != nil {
 		return res, err
 	}
@@ -151,19 +154,25 @@ func runAPI(ctx context.Context, e *env, o APIOptions, profileDir string, log *s
 	if err != nil {
 		return res, err
 	}
+	cpu = meter(pid)
 	async, err := loadgen.Run(ctx, loadgen.Options{URL: url, Rate: o.Rate, Duration: o.Duration, Seed: 1})
+	used := cpu.stop()
 	if err := errors.Join(err, endProfile()); err != nil {
 		return res, fmt.Errorf("POST /orders: %w", err)
 	}
 	res.Async = fromLoadgen(async)
+	res.Async.CPU = used
 	log.Info("api: async done", "p50ms", res.Async.Accept.P50ms, "p99ms", res.Async.Accept.P99ms)
 
+	cpu = meter(pid)
 	syn, err := loadgen.Run(ctx, loadgen.Options{URL: url, Rate: o.Rate, Duration: o.SyncDuration, Sync: true, Seed: 2,
 		RequestTimeout: 2*o.PaymentDelay + 10*time.Second})
+	used = cpu.stop()
 	if err != nil {
 		return res, fmt.Errorf("POST /orders/sync: %w", err)
 	}
 	res.Sync = fromLoadgen(syn)
+	res.Sync.CPU = used
 
 	res.OverheadP50ms = res.Async.Accept.P50ms - res.Bare.Accept.P50ms
 	res.OverheadP99ms = res.Async.Accept.P99ms - res.Bare.Accept.P99ms
@@ -260,11 +269,12 @@ func callError(err error) string {
 
 // startAPI starts the order API on the table and queue: a linecookd api
 // process as ECS runs it, or, when profiling, the same server in this
-// process. It returns the API's URL and the function that stops it.
-func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profileDir string) (string, func(), error) {
+// process. It returns the API's URL, its process id (0 in this process)
+// and the function that stops it.
+func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profileDir string) (string, int, func(), error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	apiEnv := pipeline.API{Port: port}.APIEnv(queueURL, table)
 	apiEnv["LINECOOK_PAYMENT_DELAY"] = o.PaymentDelay.String()
@@ -272,25 +282,26 @@ func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profil
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	dir, err := e.logDir(e.name("api"))
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if profileDir != "" {
 		stop, err := serveAPI(ctx, e.emu, apiEnv, port, dir)
 		if err != nil {
-			return "", nil, err
+			return "", 0, nil, err
 		}
-		return url, stop, waitHealthy(ctx, url+"/healthz")
+		return url, 0, stop, waitHealthy(ctx, url+"/healthz")
 	}
 	sup := &local.Supervisor{Command: []string{e.linecookd}, Env: e.emu.Env(), LogDir: dir}
-	if _, err := sup.Start("api", "", pipeline.APICommand(), apiEnv); err != nil {
-		return "", nil, err
+	task, err := sup.Start("api", "", pipeline.APICommand(), apiEnv)
+	if err != nil {
+		return "", 0, nil, err
 	}
 	stop := func() { sup.StopAll(25 * time.Second) }
 	if err := waitHealthy(ctx, url+"/healthz"); err != nil {
 		stop()
-		return "", nil, fmt.Errorf("%w (log: %s/api.log)", err, dir)
+		return "", 0, nil, fmt.Errorf("%w (log: %s/api.log)", err, dir)
 	}
-	return url, stop, nil
+	return url, task.Pid(), stop, nil
 }
 
 // serveAPI runs the API in this process as `linecookd api` builds it: the

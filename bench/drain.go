@@ -64,6 +64,7 @@ type DrainResult struct {
 type DrainRate struct {
 	Seconds    float64 `json:"seconds"`
 	MsgsPerSec float64 `json:"msgsPerSec"`
+	CPU        CPU     `json:"cpu"`
 }
 
 func runDrain(ctx context.Context, e *env, o DrainOptions, profileDir string) (*DrainResult, error) {
@@ -103,15 +104,17 @@ func runDrain(ctx context.Context, e *env, o DrainOptions, profileDir string) (*
 		}
 		// Generous: the naive loop drains 20 000 in about 25 s here.
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(o.Messages)*10*time.Millisecond)
+		cpu := meter()
 		start := time.Now()
 		err = d.drain(dctx, q.URL)
 		took := time.Since(start)
+		used := cpu.stop()
 		cancel()
 		e.deleteQueues(ctx, q.URL, q.NextURL, q.DLQURL)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", d.name, err)
 		}
-		*d.rate = DrainRate{Seconds: took.Seconds(), MsgsPerSec: float64(o.Messages) / took.Seconds()}
+		*d.rate = DrainRate{Seconds: took.Seconds(), MsgsPerSec: float64(o.Messages) / took.Seconds(), CPU: used}
 	}
 	res.VsNaive = res.Runtime.MsgsPerSec / res.Naive.MsgsPerSec
 	res.VsRaw = res.Runtime.MsgsPerSec / res.Raw.MsgsPerSec

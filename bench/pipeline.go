@@ -70,6 +70,9 @@ type PipelineResult struct {
 	Accept           Latency `json:"accept"`
 	// EndToEnd is created → completed, from the order table.
 	EndToEnd Latency `json:"endToEnd"`
+	// CPU is where the machine's time went while the orders were sent
+	// and completed; Process is the API and every worker together.
+	CPU CPU `json:"cpu"`
 }
 
 func runPipeline(ctx context.Context, o Options) (*PipelineResult, error) {
@@ -89,7 +92,9 @@ func runPipeline(ctx context.Context, o Options) (*PipelineResult, error) {
 	}
 	defer r.Stop()
 	o.Log.Info("e2e: pipeline up; sending orders", "api", r.APIURL(), "logs", r.WorkDir())
+	cpu := meter(childrenWith(o.Linecookd)...)
 	sum, err := r.PlaceOrders(ctx, p.Orders, p.Rate, p.Timeout, nil)
+	res.CPU = cpu.stop()
 	if sum.Load != nil {
 		res.Sent, res.Accepted, res.Accept = sum.Load.Sent, sum.Load.Accepted, summarize(sum.Load.Accept)
 		if len(sum.Load.Errors) > 0 {

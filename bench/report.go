@@ -14,17 +14,18 @@ func (r *Results) Print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "linecook bench: %s; %d × %s, %s, %s; load average %s at the start, %s at the end\n",
 		m.Date, m.CPUs, m.CPUModel, m.MemoryGB, m.Go, m.LoadBefore, m.LoadAfter)
+	fmt.Fprintln(w, "CPU columns are percent of one core; \"other work\" is the machine's busy time no process of this run used")
 	if r.Profiled {
 		fmt.Fprintln(w, "PROFILED RUN: CPU profiles on, the API in this process; do not compare with normal runs")
 	}
 	if d := r.Drain; d != nil {
 		fmt.Fprintf(w, "\n1. Worker throughput: no-op handler, %d-message backlog on the SQS emulator\n", d.Messages)
 		t := table(w)
-		fmt.Fprintln(t, "  drain\tseconds\tmsgs/s\truntime is\t")
-		fmt.Fprintf(t, "  naive loop: receive 1, handle, delete 1\t%.2f\t%.0f\t%.1f×\t\n", d.Naive.Seconds, d.Naive.MsgsPerSec, d.VsNaive)
-		fmt.Fprintf(t, "  raw batched: receive 10 + DeleteMessageBatch, %d goroutines, no handler\t%.2f\t%.0f\t%.0f %%\t\n",
-			d.RawGoroutines, d.Raw.Seconds, d.Raw.MsgsPerSec, 100*d.VsRaw)
-		fmt.Fprintf(t, "  linecook runtime, concurrency %d\t%.2f\t%.0f\t\t\n", d.Concurrency, d.Runtime.Seconds, d.Runtime.MsgsPerSec)
+		fmt.Fprintln(t, "  drain\tseconds\tmsgs/s\truntime is\tCPU: client\tfauxqs\tother work\t")
+		fmt.Fprintf(t, "  naive loop: receive 1, handle, delete 1\t%.2f\t%.0f\t%.1f×\t%s\t\n", d.Naive.Seconds, d.Naive.MsgsPerSec, d.VsNaive, drainCPU(d.Naive.CPU))
+		fmt.Fprintf(t, "  raw batched: receive 10 + DeleteMessageBatch, %d goroutines, no handler\t%.2f\t%.0f\t%.0f %%\t%s\t\n",
+			d.RawGoroutines, d.Raw.Seconds, d.Raw.MsgsPerSec, 100*d.VsRaw, drainCPU(d.Raw.CPU))
+		fmt.Fprintf(t, "  linecook runtime, concurrency %d\t%.2f\t%.0f\t\t%s\t\n", d.Concurrency, d.Runtime.Seconds, d.Runtime.MsgsPerSec, drainCPU(d.Runtime.CPU))
 		t.Flush()
 		printTargets(w, d.Targets)
 	}
@@ -33,7 +34,7 @@ func (r *Results) Print(w io.Writer) {
 			s.WorkMs, s.Concurrency, s.CeilingPerSec)
 		fmt.Fprintf(w, "   each rate fed for %.0f s to a fresh process with SendMessageBatch; judged over the second half\n", s.WindowSec)
 		t := table(w)
-		fmt.Fprintln(t, "  rate/s\tsent\tcompleted/s\tbacklog growth/s\tbacklog mean\tin flight\thandler p50\tpeak RSS\tsustained\t")
+		fmt.Fprintln(t, "  rate/s\tsent\tcompleted/s\tbacklog growth/s\tbacklog mean\tin flight\thandler p50\tpeak RSS\tCPU: worker\tfauxqs\tdynalite\tother work\tsustained\t")
 		steps := slices.Clone(s.Steps)
 		slices.SortStableFunc(steps, func(a, b StageStep) int { return int(a.Rate - b.Rate) })
 		for _, st := range steps {
@@ -41,8 +42,9 @@ func (r *Results) Print(w io.Writer) {
 			if !st.Sustained {
 				ok = "NO: " + st.Why
 			}
-			fmt.Fprintf(t, "  %.0f\t%d\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f ms\t%.1f MB\t%s\t\n",
-				st.Rate, st.Sent, st.ProcessedPerSec, st.BacklogSlope, st.BacklogMean, st.InFlightMean, st.HandlerP50ms, st.PeakRSSMB, ok)
+			fmt.Fprintf(t, "  %.0f\t%d\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f ms\t%.1f MB\t%.0f %%\t%.0f %%\t%.0f %%\t%.0f %%\t%s\t\n",
+				st.Rate, st.Sent, st.ProcessedPerSec, st.BacklogSlope, st.BacklogMean, st.InFlightMean, st.HandlerP50ms, st.PeakRSSMB,
+				st.CPU.Process, st.CPU.SQS, st.CPU.DynamoDB, st.CPU.Others, ok)
 		}
 		t.Flush()
 		fmt.Fprintf(w, "  max sustained: %.0f orders/s from one process, peak RSS %.1f MB (the reference ran 182 single-order workers for 60/s)\n",
@@ -60,7 +62,7 @@ func (r *Results) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "\n3. Order API: open loop at %.0f/s, %s; accept latency from each request's scheduled time\n", a.Rate, where)
 		t := table(w)
-		fmt.Fprintln(t, "  path\tsent\taccepted\tp50\tp90\tp99\tmax\terrors\t")
+		fmt.Fprintln(t, "  path\tsent\taccepted\tp50\tp90\tp99\tmax\terrors\tCPU: API\tclient\tfauxqs\tdynalite\tother work\t")
 		for _, row := range []struct {
 			name string
 			l    APILoad
@@ -69,12 +71,14 @@ func (r *Results) Print(w io.Writer) {
 			{fmt.Sprintf("POST /orders (async), %.0f s", a.DurationSec), a.Async},
 			{fmt.Sprintf("POST /orders/sync (%.0f ms payment inline)", a.PaymentDelayMs), a.Sync},
 		} {
-			fmt.Fprintf(t, "  %s\t%d\t%d\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%s\t\n", row.name, row.l.Sent, row.l.Accepted,
-				row.l.Accept.P50ms, row.l.Accept.P90ms, row.l.Accept.P99ms, row.l.Accept.MaxMs, errorCounts(row.l.Errors))
+			c := row.l.CPU
+			fmt.Fprintf(t, "  %s\t%d\t%d\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%s\t%.0f %%\t%.0f %%\t%.0f %%\t%.0f %%\t%.0f %%\t\n", row.name, row.l.Sent, row.l.Accepted,
+				row.l.Accept.P50ms, row.l.Accept.P90ms, row.l.Accept.P99ms, row.l.Accept.MaxMs, errorCounts(row.l.Errors),
+				c.Process, c.Bench, c.SQS, c.DynamoDB, c.Others)
 		}
 		t.Flush()
 		fmt.Fprintf(w, "  API overhead over its bare calls: p50 %+.1f ms, p99 %+.1f ms\n", a.OverheadP50ms, a.OverheadP99ms)
-		fmt.Fprintf(w, "  sync / async median: %.0f× (reference on AWS: %d ms / %d ms = %.0f×)\n",
+		fmt.Fprintf(w, "  sync / async median: %.1f× (reference on AWS: %d ms / %d ms = %.1f×)\n",
 			a.SyncOverAsync, ReferenceSyncMs, ReferenceAsyncMs, float64(ReferenceSyncMs)/ReferenceAsyncMs)
 	}
 	if p := r.Pipeline; p != nil {
@@ -89,6 +93,7 @@ func (r *Results) Print(w io.Writer) {
 		if len(p.Errors) > 0 {
 			fmt.Fprintf(w, "  rejected by the API: %s\n", errorCounts(p.Errors))
 		}
+		fmt.Fprintf(w, "  CPU (%% of one core): %s\n", p.CPU)
 	}
 	if ts := r.Targets(); len(ts) > 0 {
 		missed := 0
@@ -99,6 +104,10 @@ func (r *Results) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "\ntargets: %d of %d met\n", len(ts)-missed, len(ts))
 	}
+}
+
+func drainCPU(c CPU) string {
+	return fmt.Sprintf("%.0f %%\t%.0f %%\t%.0f %%", c.Bench, c.SQS, c.Others)
 }
 
 func table(w io.Writer) *tabwriter.Writer {

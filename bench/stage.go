@@ -107,7 +107,9 @@ type StageStep struct {
 	HandlerP50ms float64 `json:"handlerP50Ms"`
 	// PeakRSSMB is the process's VmHWM at the end of the window.
 	PeakRSSMB float64 `json:"peakRssMB"`
-	Sustained bool    `json:"sustained"`
+	// CPU is where the machine's time went during the window.
+	CPU       CPU  `json:"cpu"`
+	Sustained bool `json:"sustained"`
 	// Why says which part of the rule failed.
 	Why string `json:"why,omitempty"`
 }
@@ -257,6 +259,7 @@ func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (St
 	}
 	defer sup.StopAll(30 * time.Second)
 
+	cpu := meter(task.Pid())
 	fctx, stopFeeding := context.WithCancel(ctx)
 	feedErr := make(chan error, 1)
 	var sent atomic.Int64
@@ -283,6 +286,7 @@ func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (St
 		}
 		samples = append(samples, stageSample{at: time.Since(start), visible: d.visible, inFlight: d.inFlight})
 	}
+	st.CPU = cpu.stop()
 	stopFeeding()
 	if err := <-feedErr; err != nil && !errors.Is(err, context.Canceled) {
 		return st, fmt.Errorf("feeding: %w", err)
