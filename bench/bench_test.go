@@ -128,3 +128,24 @@ func TestPrintSaysWhichTargetsAreMissed(t *testing.T) {
 		}
 	}
 }
+
+func TestCompletionRateIgnoresTheTails(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var done []time.Time
+	// 100 completions 20 ms apart (50/s), plus slow stragglers at the end.
+	for i := range 100 {
+		done = append(done, t0.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	for i := range 3 {
+		done = append(done, t0.Add(10*time.Second+time.Duration(i)*time.Second))
+	}
+	if got := completionRate(done); math.Abs(got-50) > 0.5 {
+		t.Errorf("completionRate = %.2f/s, want 50/s", got)
+	}
+	if got := completionRate(done[:2]); math.Abs(got-50) > 0.01 {
+		t.Errorf("two completions: %.2f/s, want 50/s", got)
+	}
+	if got := completionRate(done[:1]); got != 0 {
+		t.Errorf("one completion: %.2f/s, want 0", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ func benchCmd() *cobra.Command {
 	o := bench.Defaults()
 	var only []string
 	var asJSON, quiet, strict bool
+	var save string
 	cmd := &cobra.Command{
 		Use:   "bench [--only drain,stage,api,e2e] [--json]",
 		Short: "Benchmark the worker runtime, one stage, the order API and the whole pipeline on local emulators",
@@ -40,6 +42,7 @@ Targets (10x the naive loop, 70 % of the raw client, 200 orders/s from one
 process under 150 MB) are reported met or NOT MET. The defaults are the full run
 (about 10 minutes); the size flags shrink it to a seconds-long smoke run.`,
 		Example: `  linecook bench
+  linecook bench --save bench.json
   linecook bench --only drain,api --json > bench.json
   linecook bench --drain-messages 500 --stage-window 4s --stage-work 200ms \
     --stage-start-rate 20 --stage-max-rate 40 --api-duration 2s --e2e-orders 20`,
@@ -61,6 +64,15 @@ process under 150 MB) are reported met or NOT MET. The defaults are the full run
 			}
 			o.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			res, err := bench.Run(cmd.Context(), o)
+			if res != nil && save != "" {
+				b, jerr := json.MarshalIndent(res, "", "  ")
+				if jerr == nil {
+					jerr = os.WriteFile(save, append(b, '\n'), 0o644)
+				}
+				if jerr != nil && err == nil {
+					err = fmt.Errorf("--save: %w", jerr)
+				}
+			}
 			if res != nil {
 				if asJSON {
 					enc := json.NewEncoder(cmd.OutOrStdout())
@@ -88,6 +100,7 @@ process under 150 MB) are reported met or NOT MET. The defaults are the full run
 	f := cmd.Flags()
 	f.StringSliceVar(&only, "only", nil, "run only these benchmarks: "+strings.Join(bench.All, ", "))
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON instead of tables")
+	f.StringVar(&save, "save", "", "also write the results as JSON to this file")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	f.BoolVar(&strict, "strict", false, "exit non-zero when a target is not met")
 	f.StringVar(&o.Linecookd, "linecookd", "", "linecookd binary to run (default: build it from this checkout, or the one beside linecook)")
