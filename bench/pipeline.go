@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,10 +85,20 @@ func runPipeline(ctx context.Context, o Options) (*PipelineResult, error) {
 	if err != nil {
 		return res, err
 	}
+	dir := filepath.Join(o.WorkDir, "e2e")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	// The emulators' own output, for when one of them fails under load.
+	emuLog, err := os.Create(filepath.Join(dir, "emulators.log"))
+	if err != nil {
+		return res, err
+	}
+	defer emuLog.Close()
 	r, err := local.Start(ctx, local.Options{
 		Config: cfg, Stack: "bench", TaskCommand: []string{o.Linecookd},
 		TimeScale: p.TimeScale, Autoscale: false,
-		WorkDir: filepath.Join(o.WorkDir, "e2e"), Log: o.Log.With("part", "local"),
+		WorkDir: dir, Log: o.Log.With("part", "local"), EmulatorLog: emuLog,
 	})
 	if err != nil {
 		return res, err
