@@ -149,3 +149,35 @@ func TestCompletionRateIgnoresTheTails(t *testing.T) {
 		t.Errorf("one completion: %.2f/s, want 0", got)
 	}
 }
+
+func TestMedians(t *testing.T) {
+	if got := median([]float64{3, 1, 2}, func(x float64) float64 { return x }); got != 2 {
+		t.Errorf("median of 3 = %g, want 2", got)
+	}
+	if got := median([]float64{4, 1, 3, 2}, func(x float64) float64 { return x }); got != 2.5 {
+		t.Errorf("median of 4 = %g, want 2.5", got)
+	}
+	run := func(naive, runtime float64, best float64) *Results {
+		return &Results{
+			Drain: &DrainResult{Messages: 100, RawGoroutines: 8, Concurrency: 200,
+				Naive: DrainRate{MsgsPerSec: naive}, Raw: DrainRate{MsgsPerSec: runtime}, Runtime: DrainRate{MsgsPerSec: runtime},
+				VsNaive: runtime / naive, VsRaw: 1},
+			Stage: &StageResult{WorkMs: 3000, Concurrency: 1000, CeilingPerSec: 333, WindowSec: 30, MaxSustained: best, PeakRSSMB: 50,
+				Steps: []StageStep{{Rate: 100, Sustained: true, ProcessedPerSec: 100}, {Rate: best + 50, Sustained: false}}},
+		}
+	}
+	var b bytes.Buffer
+	PrintMedians(&b, []*Results{run(1000, 12000, 300), run(800, 12000, 325), run(900, 9000, 325)})
+	out := b.String()
+	for _, want := range []string{
+		"3 runs",
+		"| naive loop: receive 1, handle, delete 1 | 900 (800–1000) | 12.0× (10.0×–15.0×) |",
+		"median **325 orders/s** (runs: 300, 325, 325)",
+		"| 100 | 3 of 3 | 100.0 |",
+		"| 375 | 0 of 2 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("medians lack %q:\n%s", want, out)
+		}
+	}
+}

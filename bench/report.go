@@ -93,6 +93,10 @@ func (r *Results) Print(w io.Writer) {
 		if len(p.Errors) > 0 {
 			fmt.Fprintf(w, "  rejected by the API: %s\n", errorCounts(p.Errors))
 		}
+		if p.Completed < p.Sent {
+			fmt.Fprintf(w, "  NOT CLEAN: %d of %d orders did not complete; the throughput is that of the orders that did, not a rate the pipeline sustains\n",
+				p.Sent-p.Completed, p.Sent)
+		}
 		fmt.Fprintf(w, "  CPU (%% of one core): %s\n", p.CPU)
 	}
 	if ts := r.Targets(); len(ts) > 0 {

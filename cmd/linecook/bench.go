@@ -19,6 +19,7 @@ func benchCmd() *cobra.Command {
 	var only []string
 	var asJSON, quiet, strict bool
 	var save string
+	var medians []string
 	cmd := &cobra.Command{
 		Use:   "bench [--only drain,stage,api,e2e] [--json]",
 		Short: "Benchmark the worker runtime, one stage, the order API and the whole pipeline on local emulators",
@@ -40,14 +41,28 @@ hold on a noisy machine:
 
 Targets (10x the naive loop, 70 % of the raw client, 200 orders/s from one
 process under 150 MB) are reported met or NOT MET. The defaults are the full run
-(about 10 minutes); the size flags shrink it to a seconds-long smoke run.`,
+(about 7 minutes); the size flags shrink it to a seconds-long smoke run.
+Save several runs with --save and print their medians with --medians.`,
 		Example: `  linecook bench
-  linecook bench --save bench.json
+  linecook bench --save run1.json   # and run2.json, run3.json …
+  linecook bench --medians run1.json,run2.json,run3.json
   linecook bench --only drain,api --json > bench.json
   linecook bench --drain-messages 500 --stage-window 4s --stage-work 200ms \
     --stage-start-rate 20 --stage-max-rate 40 --api-duration 2s --e2e-orders 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(medians) > 0 {
+				var runs []*bench.Results
+				for _, path := range medians {
+					r, err := bench.Load(path)
+					if err != nil {
+						return fmt.Errorf("--medians: %w", err)
+					}
+					runs = append(runs, r)
+				}
+				bench.PrintMedians(cmd.OutOrStdout(), runs)
+				return nil
+			}
 			for _, name := range only {
 				for _, part := range strings.Split(name, ",") {
 					if part = strings.TrimSpace(part); part != "" {
@@ -101,6 +116,7 @@ process under 150 MB) are reported met or NOT MET. The defaults are the full run
 	f.StringSliceVar(&only, "only", nil, "run only these benchmarks: "+strings.Join(bench.All, ", "))
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON instead of tables")
 	f.StringVar(&save, "save", "", "also write the results as JSON to this file")
+	f.StringSliceVar(&medians, "medians", nil, "run nothing: print the medians of these saved runs (--save files) as Markdown tables")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	f.BoolVar(&strict, "strict", false, "exit non-zero when a target is not met")
 	f.StringVar(&o.Linecookd, "linecookd", "", "linecookd binary to run (default: build it from this checkout, or the one beside linecook)")
