@@ -2,8 +2,11 @@ package emulators_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +180,47 @@ func TestPersistentSQSKeepsAMessageMadeVisibleAgain(t *testing.T) {
 	again := receive()
 	if len(again) != 1 || again[0].Attributes["ApproximateReceiveCount"] != "2" {
 		t.Fatalf("after ChangeMessageVisibility 0 got %v, want the message back with receive count 2", again)
+	}
+}
+
+// TestDynamoDBSurvivesAClientThatHangsUp: a client that gives up on a
+// request before sending all of its body (an SDK call hitting its
+// deadline under load) must not take dynalite down. Its request handler
+// rethrows the socket's "aborted" error, which used to kill the process:
+// every later call was refused.
+func TestDynamoDBSurvivesAClientThatHangsUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	emu, err := emulators.Start(ctx, emulators.Options{Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Stop()
+
+	for range 3 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(emu.DynamoDB, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-amz-json-1.0\r\n"+
+			"X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 100\r\n\r\n{\"Lim", strings.TrimPrefix(emu.DynamoDB, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the server start reading the body
+		conn.Close()
+	}
+
+	cfg, err := emu.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := emu.DynamoDBClient(cfg)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := d.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil {
+			t.Fatalf("ListTables after clients hung up: %v (dynalite died)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

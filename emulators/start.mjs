@@ -64,6 +64,19 @@ if (values.service === "sqs") {
   process.stdout.write(JSON.stringify({ sqs: `http://127.0.0.1:${sqs.port}` }) + "\n");
 } else {
   const require = createRequire(import.meta.url);
+  // dynalite 4.0.0's request handler rethrows its request's errors
+  // (`req.on('error', err => { throw err })`), so a client that hangs up
+  // before its body has arrived (an SDK call hitting its deadline while
+  // dynalite is busy) killed the whole emulator, and every later call was
+  // refused. Nothing was stored for such a request: its body never
+  // arrived. Survive exactly that error; any other still ends the process.
+  process.on("uncaughtException", (err) => {
+    if (err && err.code === "ECONNRESET" && err.message === "aborted") {
+      return;
+    }
+    process.stderr.write(`dynalite: ${err && err.stack ? err.stack : err}\n`);
+    process.exit(1);
+  });
   const dynalite = require("dynalite");
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise((resolve, reject) => {

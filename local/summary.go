@@ -73,6 +73,14 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 
 	deadline := time.Now().Add(timeout)
 	done := map[string]orders.Order{}
+	// Orders found in a DLQ, kept across reads: a read hides what it saw
+	// for a minute, so a later read does not see it again. Only this
+	// batch's orders count towards the wait: an order the API answered
+	// 503 can reach a DLQ too (its send timed out yet was delivered after
+	// the API had deleted the order), and counting it let the wait end
+	// while orders of the batch were still in flight.
+	dead := map[string]bool{}
+	lastDLQ := -1
 	for {
 		if err := r.collectCompleted(ctx, want, done); err != nil {
 			return s, err
@@ -84,7 +92,13 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 				dlq += d.Visible + d.InFlight
 			}
 		}
-		if len(done)+dlq >= len(want) || time.Now().After(deadline) {
+		if dlq != lastDLQ {
+			if err := r.deadLettered(ctx, dead); err != nil {
+				return s, err
+			}
+			lastDLQ = dlq
+		}
+		if len(done)+deadOf(want, done, dead) >= len(want) || time.Now().After(deadline) {
 			break
 		}
 		select {
@@ -97,15 +111,10 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 		s.EndToEnd = append(s.EndToEnd, o.CompletedAt.Sub(o.CreatedAt))
 	}
 	s.Completed = len(done)
-	dead, err := r.deadLettered(ctx)
-	if err != nil {
+	if err := r.deadLettered(ctx, dead); err != nil {
 		return s, err
 	}
-	for id := range dead {
-		if want[id] && done[id].ID == "" {
-			s.DeadLettered++
-		}
-	}
+	s.DeadLettered = deadOf(want, done, dead)
 	s.Lost = s.Accepted - s.Completed - s.DeadLettered
 	return s, nil
 }
@@ -131,10 +140,21 @@ func (r *Runner) collectCompleted(ctx context.Context, want map[string]bool, don
 	return nil
 }
 
-// deadLettered reads every DLQ without deleting anything and returns the
-// order ids found. Messages it cannot decode are counted under "".
-func (r *Runner) deadLettered(ctx context.Context) (map[string]int, error) {
-	ids := map[string]int{}
+// deadOf counts the orders of want that are in a DLQ and not completed.
+func deadOf(want map[string]bool, done map[string]orders.Order, dead map[string]bool) int {
+	n := 0
+	for id := range dead {
+		if _, ok := done[id]; want[id] && !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// deadLettered reads every DLQ without deleting anything and adds the
+// order ids it finds to ids. Messages it cannot decode are recorded under
+// "".
+func (r *Runner) deadLettered(ctx context.Context, ids map[string]bool) error {
 	for _, q := range r.queues {
 		seen := map[string]bool{}
 		for {
@@ -144,7 +164,7 @@ func (r *Runner) deadLettered(ctx context.Context) (map[string]int, error) {
 				QueueUrl: aws.String(q.DLQURL), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
 			})
 			if err != nil {
-				return nil, fmt.Errorf("local: read %s: %w", q.DLQName, err)
+				return fmt.Errorf("local: read %s: %w", q.DLQName, err)
 			}
 			if len(out.Messages) == 0 {
 				break
@@ -156,12 +176,12 @@ func (r *Runner) deadLettered(ctx context.Context) (map[string]int, error) {
 				seen[aws.ToString(m.MessageId)] = true
 				msg, err := orders.DecodeMessage([]byte(aws.ToString(m.Body)))
 				if err != nil {
-					ids[""]++
+					ids[""] = true
 					continue
 				}
-				ids[msg.OrderID]++
+				ids[msg.OrderID] = true
 			}
 		}
 	}
-	return ids, nil
+	return nil
 }

@@ -77,7 +77,9 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	reg, err := builtins(burger.Deps{
-		Store:  orderStore(awsCfg, table, 0),
+		// Each message in flight makes at most one order-table call at a
+		// time: a pool of that size never has to dial under load.
+		Store:  orderStore(withPool(awsCfg, cfg.Concurrency), table, 0),
 		Config: stageCfg,
 		Last:   cfg.NextQueueURL == "",
 		Log:    log,

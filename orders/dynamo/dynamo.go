@@ -350,6 +350,23 @@ func (s *Store) update(ctx context.Context, id, update, cond string, names map[s
 	return it.order(), nil
 }
 
+// write runs one conditional UpdateItem on an order, returning nothing
+// but the raw error: for the writes whose caller needs no state back,
+// DynamoDB then sends back no item (and the SDK decodes none).
+func (s *Store) write(ctx context.Context, id, update, cond string, names map[string]string, values map[string]types.AttributeValue) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(id),
+		UpdateExpression:          &update,
+		ConditionExpression:       &cond,
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	return err
+}
+
 // StartStage records that stage started work on order id at the given time
 // and returns the stage's state:
 //
@@ -427,7 +444,7 @@ func (s *Store) EndStage(ctx context.Context, id, stage string, at time.Time, co
 		names["#status"] = "status"
 		values[":completed"] = str(string(orders.Completed))
 	}
-	_, err := s.update(ctx, id, update, cond, names, values)
+	err := s.write(ctx, id, update, cond, names, values)
 	if err == nil {
 		return true, nil
 	}
@@ -455,7 +472,7 @@ func (s *Store) EndStage(ctx context.Context, id, stage string, at time.Time, co
 // reports whether this call did. The last stage completes orders through
 // EndStage; Complete repairs an order whose last stage ended without it.
 func (s *Store) Complete(ctx context.Context, id string, at time.Time) (bool, error) {
-	_, err := s.update(ctx, id,
+	err := s.write(ctx, id,
 		"SET #status = :completed, completedAt = :at",
 		"#kind = :order AND #status <> :completed",
 		map[string]string{"#status": "status", "#kind": "kind"},
