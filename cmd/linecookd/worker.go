@@ -79,7 +79,7 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 	reg, err := builtins(burger.Deps{
 		// Each message in flight makes at most one order-table call at a
 		// time: a pool of that size never has to dial under load.
-		Store:  orderStore(withPool(awsCfg, cfg.Concurrency), table, 0),
+		Store:  orderStore(withPool(awsCfg, cfg.Concurrency), table, stageCfg.TableTimeout),
 		Config: stageCfg,
 		Last:   cfg.NextQueueURL == "",
 		Log:    log,

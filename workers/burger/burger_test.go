@@ -215,7 +215,7 @@ func TestRegisterWithZeroDeps(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	for _, k := range []string{"LINECOOK_PAYMENT_DELAY", "LINECOOK_WORK_SCALE", "LINECOOK_WORK_JITTER"} {
+	for _, k := range []string{"LINECOOK_PAYMENT_DELAY", "LINECOOK_WORK_SCALE", "LINECOOK_WORK_JITTER", "LINECOOK_TABLE_TIMEOUT"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -225,8 +225,9 @@ func TestLoadConfig(t *testing.T) {
 	}
 	t.Setenv("LINECOOK_PAYMENT_DELAY", "250ms")
 	t.Setenv("LINECOOK_WORK_SCALE", "0.01")
+	t.Setenv("LINECOOK_TABLE_TIMEOUT", "40s")
 	got, err = burger.LoadConfig()
-	if err != nil || got.PaymentDelay != 250*time.Millisecond || got.WorkScale != 0.01 || got.Jitter != burger.DefaultJitter {
+	if err != nil || got.PaymentDelay != 250*time.Millisecond || got.WorkScale != 0.01 || got.Jitter != burger.DefaultJitter || got.TableTimeout != 40*time.Second {
 		t.Errorf("LoadConfig() = %+v, %v", got, err)
 	}
 	bad := []struct{ key, value, want string }{
@@ -234,6 +235,8 @@ func TestLoadConfig(t *testing.T) {
 		{"LINECOOK_WORK_JITTER", "1", "LINECOOK_WORK_JITTER=1: must be at least 0 and below 1"},
 		{"LINECOOK_PAYMENT_DELAY", "-3s", "LINECOOK_PAYMENT_DELAY=-3s"},
 		{"LINECOOK_PAYMENT_DELAY", "soon", "LINECOOK_PAYMENT_DELAY"},
+		{"LINECOOK_TABLE_TIMEOUT", "-1s", "LINECOOK_TABLE_TIMEOUT=-1s: must be from 0s"},
+		{"LINECOOK_TABLE_TIMEOUT", "16m", "LINECOOK_TABLE_TIMEOUT=16m0s: must be from 0s"},
 	}
 	for _, b := range bad {
 		t.Run(b.key+"="+b.value, func(t *testing.T) {

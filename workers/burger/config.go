@@ -16,12 +16,20 @@ import (
 //	                              included): 0.01 runs a demo 100× faster, 0
 //	                              skips the waiting altogether
 //	LINECOOK_WORK_JITTER    0.1   each piece of work varies uniformly by ±10%
+//	LINECOOK_TABLE_TIMEOUT  15s   bounds one order-table call, SDK retries
+//	                              included
 //
 // The kitchen stations' base times come from the menu (orders.Work).
 type Config struct {
 	PaymentDelay time.Duration `envconfig:"PAYMENT_DELAY" default:"3s"`
 	WorkScale    float64       `envconfig:"WORK_SCALE" default:"1"`
 	Jitter       float64       `envconfig:"WORK_JITTER" default:"0.1"`
+	// TableTimeout bounds each order-table call. Nobody waits on a worker
+	// as a client waits on the API (3 s there), and a call that gives up
+	// too soon costs the message a receive: under a table brownout a
+	// short bound sends orders to the DLQ in seconds, a long one only
+	// delays them while the runtime's heartbeat keeps them invisible.
+	TableTimeout time.Duration `envconfig:"TABLE_TIMEOUT" default:"15s"`
 }
 
 // Defaults, as LoadConfig applies them.
@@ -29,12 +37,13 @@ const (
 	DefaultPaymentDelay = 3 * time.Second
 	DefaultWorkScale    = 1.0
 	DefaultJitter       = 0.1
+	DefaultTableTimeout = 15 * time.Second
 )
 
 // DefaultConfig is the configuration with no variable set: the reference
 // system's 3 s payment and the menu's times, ±10%.
 func DefaultConfig() Config {
-	return Config{PaymentDelay: DefaultPaymentDelay, WorkScale: DefaultWorkScale, Jitter: DefaultJitter}
+	return Config{PaymentDelay: DefaultPaymentDelay, WorkScale: DefaultWorkScale, Jitter: DefaultJitter, TableTimeout: DefaultTableTimeout}
 }
 
 // LoadConfig reads the configuration from the environment and validates it.
@@ -56,6 +65,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("LINECOOK_WORK_SCALE=%g: must be from 0 to 1000 (1 is real time, 0.01 is 100× faster, 0 does no waiting)", c.WorkScale)
 	case math.IsNaN(c.Jitter) || c.Jitter < 0 || c.Jitter >= 1:
 		return fmt.Errorf("LINECOOK_WORK_JITTER=%g: must be at least 0 and below 1 (0.1 varies work by ±10%%)", c.Jitter)
+	case c.TableTimeout < 0 || c.TableTimeout > 15*time.Minute:
+		return fmt.Errorf("LINECOOK_TABLE_TIMEOUT=%s: must be from 0s (the order store's own 3s) to 15m (default %s)", c.TableTimeout, DefaultTableTimeout)
 	}
 	return nil
 }
