@@ -331,15 +331,9 @@ func (s *Store) Withdraw(ctx context.Context, id string, at time.Time) error {
 func (s *Store) update(ctx context.Context, id, update, cond string, names map[string]string, values map[string]types.AttributeValue) (orders.Order, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       key(id),
-		UpdateExpression:          &update,
-		ConditionExpression:       &cond,
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
-	})
+	in := updateInput(s.table, id, update, cond, names, values)
+	in.ReturnValues = types.ReturnValueAllNew
+	out, err := s.db.UpdateItem(ctx, in)
 	if err != nil {
 		return orders.Order{}, err
 	}
@@ -356,15 +350,20 @@ func (s *Store) update(ctx context.Context, id, update, cond string, names map[s
 func (s *Store) write(ctx context.Context, id, update, cond string, names map[string]string, values map[string]types.AttributeValue) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
+	_, err := s.db.UpdateItem(ctx, updateInput(s.table, id, update, cond, names, values))
+	return err
+}
+
+// updateInput is one conditional UpdateItem on an order.
+func updateInput(table, id, update, cond string, names map[string]string, values map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{
+		TableName:                 &table,
 		Key:                       key(id),
 		UpdateExpression:          &update,
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-	})
-	return err
+	}
 }
 
 // StartStage records that stage started work on order id at the given time

@@ -300,6 +300,15 @@ func entryErrors(n int, succeeded []string, failed []types.BatchResultErrorEntry
 	return errs
 }
 
+// ids lists the entry ids of a batch call's successful results.
+func ids[E any](entries []E, id func(E) *string) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = aws.ToString(id(e))
+	}
+	return out
+}
+
 func sendCall(client SQS, queueURL string) call {
 	return func(ctx context.Context, ops []*op) ([]error, error) {
 		in := &sqs.SendMessageBatchInput{QueueUrl: &queueURL, Entries: make([]types.SendMessageBatchRequestEntry, len(ops))}
@@ -310,11 +319,7 @@ func sendCall(client SQS, queueURL string) call {
 		if err != nil {
 			return nil, err
 		}
-		ok := make([]string, len(out.Successful))
-		for i, s := range out.Successful {
-			ok[i] = aws.ToString(s.Id)
-		}
-		return entryErrors(len(ops), ok, out.Failed), nil
+		return entryErrors(len(ops), ids(out.Successful, func(e types.SendMessageBatchResultEntry) *string { return e.Id }), out.Failed), nil
 	}
 }
 
@@ -328,11 +333,7 @@ func deleteCall(client SQS, queueURL string) call {
 		if err != nil {
 			return nil, err
 		}
-		ok := make([]string, len(out.Successful))
-		for i, s := range out.Successful {
-			ok[i] = aws.ToString(s.Id)
-		}
-		return entryErrors(len(ops), ok, out.Failed), nil
+		return entryErrors(len(ops), ids(out.Successful, func(e types.DeleteMessageBatchResultEntry) *string { return e.Id }), out.Failed), nil
 	}
 }
 
@@ -346,10 +347,6 @@ func visibilityCall(client SQS, queueURL string) call {
 		if err != nil {
 			return nil, err
 		}
-		ok := make([]string, len(out.Successful))
-		for i, s := range out.Successful {
-			ok[i] = aws.ToString(s.Id)
-		}
-		return entryErrors(len(ops), ok, out.Failed), nil
+		return entryErrors(len(ops), ids(out.Successful, func(e types.ChangeMessageVisibilityBatchResultEntry) *string { return e.Id }), out.Failed), nil
 	}
 }
