@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -272,7 +271,7 @@ func callError(err error) string {
 // process. It returns the API's URL, its process id (0 in this process)
 // and the function that stops it.
 func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profileDir string) (string, int, func(), error) {
-	port, err := freePort()
+	port, err := local.FreePort()
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -289,7 +288,7 @@ func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profil
 		if err != nil {
 			return "", 0, nil, err
 		}
-		return url, 0, stop, waitHealthy(ctx, url+"/healthz")
+		return url, 0, stop, local.WaitHealthy(ctx, url+"/healthz", 30*time.Second)
 	}
 	sup := &local.Supervisor{Command: []string{e.linecookd}, Env: e.emu.Env(), LogDir: dir}
 	task, err := sup.Start("api", "", pipeline.APICommand(), apiEnv)
@@ -297,7 +296,7 @@ func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profil
 		return "", 0, nil, err
 	}
 	stop := func() { sup.StopAll(25 * time.Second) }
-	if err := waitHealthy(ctx, url+"/healthz"); err != nil {
+	if err := local.WaitHealthy(ctx, url+"/healthz", 30*time.Second); err != nil {
 		stop()
 		return "", 0, nil, fmt.Errorf("%w (log: %s/api.log)", err, dir)
 	}
@@ -357,38 +356,4 @@ func apiConfig(env map[string]string) (api.Config, error) {
 		}
 	}
 	return api.LoadConfig()
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitHealthy(ctx context.Context, url string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after 30s: %v", url, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"text/tabwriter"
+
+	"github.com/linecook/linecook/loadgen"
 )
 
 // Print writes the results as tables, each benchmark with its targets,
@@ -132,14 +133,5 @@ func errorCounts(m map[string]int) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
-	}
-	return strings.Join(parts, ", ")
+	return loadgen.FormatCounts(m)
 }

@@ -21,13 +21,13 @@ func (r *Result) Print(w io.Writer, sync bool) {
 			ms(r.Accept.Percentile(50)), ms(r.Accept.Percentile(90)), ms(r.Accept.Percentile(99)), ms(r.Accept.Max()))
 	}
 	if len(r.Errors) > 0 {
-		fmt.Fprintf(w, "errors: %s\n", counts(r.Errors))
+		fmt.Fprintf(w, "errors: %s\n", FormatCounts(r.Errors))
 	}
 	if r.MaxSendLag > 50*time.Millisecond {
 		fmt.Fprintf(w, "note: requests left up to %s behind schedule; the client was a bottleneck\n", ms(r.MaxSendLag))
 	}
 	if len(r.Statuses) > 0 {
-		fmt.Fprintf(w, "orders: %d completed of %d accepted (%s)\n", r.Completed, r.Accepted, counts(r.Statuses))
+		fmt.Fprintf(w, "orders: %d completed of %d accepted (%s)\n", r.Completed, r.Accepted, FormatCounts(r.Statuses))
 	}
 	if len(r.EndToEnd) > 0 {
 		fmt.Fprintf(w, "end-to-end: p50 %s  p95 %s  p99 %s  max %s\n",
@@ -35,7 +35,8 @@ func (r *Result) Print(w io.Writer, sync bool) {
 	}
 }
 
-func counts(m map[string]int) string {
+// FormatCounts lists counts by key, sorted: "HTTP 503 12, timeout 1".
+func FormatCounts(m map[string]int) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -240,7 +240,7 @@ func (r *Runner) grace() time.Duration {
 }
 
 func (r *Runner) startAPI(ctx context.Context) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (r *Runner) startAPI(ctx context.Context) error {
 		return err
 	}
 	r.apiURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	return waitHealthy(ctx, r.apiURL+"/healthz", 30*time.Second)
+	return WaitHealthy(ctx, r.apiURL+"/healthz", 30*time.Second)
 }
 
 // taskEnv is a stage's ECS environment, with the workers' simulated work
@@ -310,7 +310,8 @@ func (r *Runner) onExit(t *Task, stopped bool) {
 	}
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port free at the time of asking.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -319,7 +320,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func waitHealthy(ctx context.Context, url string, limit time.Duration) error {
+// WaitHealthy polls url until it answers 200 OK, limit passes or ctx ends.
+func WaitHealthy(ctx context.Context, url string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
