@@ -272,8 +272,11 @@ func TestNetworkIsPrivate(t *testing.T) {
 	if len(private) != 2 {
 		t.Fatalf("%d private subnets, want 2", len(private))
 	}
+	// Resources register concurrently under the mocks: compare as sets.
+	slices.Sort(private)
 	for _, svc := range m.OfType(serviceType) {
-		if svc.Bool("networkConfiguration.assignPublicIp") || !slices.Equal(svc.Strings("networkConfiguration.subnets"), private) {
+		subnets := slices.Sorted(slices.Values(svc.Strings("networkConfiguration.subnets")))
+		if svc.Bool("networkConfiguration.assignPublicIp") || !slices.Equal(subnets, private) {
 			t.Errorf("service %s network = %v, want private subnets %v without public IPs", svc.Name, svc.Get("networkConfiguration"), private)
 		}
 	}
