@@ -279,12 +279,12 @@ func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (St
 			return st, fmt.Errorf("the worker exited during the window (%v); see %s/payment.log", task.Err(), dir)
 		case <-tick.C:
 		}
-		d, err := queueDepth(ctx, e.sqs, q.URL)
+		d, err := local.Depth(ctx, e.sqs, q.URL)
 		if err != nil {
 			stopFeeding()
-			return st, err
+			return st, fmt.Errorf("queue depth: %w", err)
 		}
-		samples = append(samples, stageSample{at: time.Since(start), visible: d.visible, inFlight: d.inFlight})
+		samples = append(samples, stageSample{at: time.Since(start), visible: d.Visible, inFlight: d.InFlight})
 	}
 	st.CPU = cpu.stop()
 	stopFeeding()
@@ -435,24 +435,6 @@ func feed(ctx context.Context, client *sqs.Client, url string, msgs []stageMessa
 		})
 	}
 	return nil
-}
-
-type depth struct{ visible, inFlight int }
-
-func queueDepth(ctx context.Context, client *sqs.Client, url string) (depth, error) {
-	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{
-			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
-	if err != nil {
-		return depth{}, fmt.Errorf("queue depth: %w", err)
-	}
-	v, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
-	f, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-	return depth{visible: v, inFlight: f}, nil
 }
 
 // peakRSS is a process's peak resident set (VmHWM), in MB (10^6 bytes).

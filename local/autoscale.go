@@ -98,8 +98,8 @@ func (r *Runner) sampleStages(ctx context.Context) []StageSnapshot {
 	out := make([]StageSnapshot, len(r.opts.Config.Stages))
 	for i, st := range r.opts.Config.Stages {
 		plan := st.Plan()
-		q, qErr := depth(ctx, r.sqs, r.queues[i].URL)
-		dlq, _ := depth(ctx, r.sqs, r.queues[i].DLQURL)
+		q, qErr := Depth(ctx, r.sqs, r.queues[i].URL)
+		dlq, _ := Depth(ctx, r.sqs, r.queues[i].DLQURL)
 		running := len(r.sup.Tasks(st.Name))
 		r.mu.Lock()
 		desired := r.desired[i]

@@ -95,7 +95,8 @@ type QueueDepth struct {
 	Visible, InFlight int
 }
 
-func depth(ctx context.Context, client *sqs.Client, url string) (QueueDepth, error) {
+// Depth reads a queue's visible and in-flight counts.
+func Depth(ctx context.Context, client *sqs.Client, url string) (QueueDepth, error) {
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(url),
 		AttributeNames: []sqstypes.QueueAttributeName{

@@ -87,7 +87,7 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 		}
 		dlq := 0
 		for _, q := range r.queues {
-			d, err := depth(ctx, r.sqs, q.DLQURL)
+			d, err := Depth(ctx, r.sqs, q.DLQURL)
 			if err == nil {
 				dlq += d.Visible + d.InFlight
 			}
