@@ -14,10 +14,6 @@ import (
 	"github.com/linecook/linecook/pipeline"
 )
 
-// dlqRetention is the DLQ's message retention: 14 days, SQS's maximum and
-// the cloud stack's setting, so nothing dead-lettered ages out unseen.
-const dlqRetention = 14 * 24 * time.Hour
-
 // StageQueues are one stage's queue and DLQ on the emulator.
 type StageQueues struct {
 	Name, URL, DLQName, DLQURL string
@@ -35,7 +31,7 @@ func createQueues(ctx context.Context, client *sqs.Client, prefix string, stages
 		dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
 			QueueName: aws.String(q.DLQName),
 			Attributes: map[string]string{
-				string(sqstypes.QueueAttributeNameMessageRetentionPeriod): seconds(dlqRetention),
+				string(sqstypes.QueueAttributeNameMessageRetentionPeriod): seconds(pipeline.MaxRetention),
 				string(sqstypes.QueueAttributeNameMaximumMessageSize):     strconv.Itoa(pipeline.MaxMessageSize),
 			},
 		})

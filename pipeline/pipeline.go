@@ -37,6 +37,11 @@ const (
 // and the local emulator accept. An order message is well under 4 KiB.
 const MaxMessageSize = 262144
 
+// MaxRetention is SQS's longest message retention, 14 days: what every DLQ
+// keeps, so nothing dead-lettered ages out unseen, and how long a withdrawn
+// order's tombstone lives, so it outlives any message of the order.
+const MaxRetention = 14 * 24 * time.Hour
+
 // Keys lists every key linecook reads; any other `linecook:` key is a typo.
 var Keys = []string{KeyAlarmEmail, KeyAPI, KeyImage, KeyLogRetentionDays, KeyOrderTable, KeyScaling, KeyStages, KeyVPC}
 

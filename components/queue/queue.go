@@ -11,11 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/linecook/linecook/pipeline"
 )
 
 // Type is the component's type token. Changing it replaces every queue
@@ -30,7 +33,7 @@ const (
 	// keeps a message's original enqueue time when redriving it, so the
 	// DLQ must retain longer than the main queue or messages would expire
 	// the moment they arrive.
-	DLQRetentionSeconds = 14 * 24 * 60 * 60
+	DLQRetentionSeconds = int(pipeline.MaxRetention / time.Second)
 	// RetentionSeconds is the main queue's retention: SQS's own default of
 	// 4 days, stated so the relation to DLQRetentionSeconds is visible.
 	RetentionSeconds = 4 * 24 * 60 * 60
@@ -39,7 +42,7 @@ const (
 	// would reject more at preview; orders are a few hundred bytes, and
 	// payloads that large belong in S3 with a pointer in the message.
 	// Setting it explicitly keeps an existing queue from drifting.
-	MaxMessageSize = 262144
+	MaxMessageSize = pipeline.MaxMessageSize
 	// ageAlarmMinutes is how long the oldest message must stay over the
 	// latency objective before the age alarm fires: long enough that a
 	// stage starting from zero tasks (a wake-up plus a task start, two to

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/linecook/linecook/orders"
+	"github.com/linecook/linecook/pipeline"
 )
 
 // DefaultTimeout bounds each DynamoDB call, retries included.
@@ -41,7 +42,7 @@ const IdempotencyTTL = 24 * time.Hour
 // live (see Withdraw): SQS's longest message retention, so that it
 // outlives any message of the order. Its expiry is written to
 // "expiresAt", like an idempotency record's.
-const TombstoneTTL = 14 * 24 * time.Hour
+const TombstoneTTL = pipeline.MaxRetention
 
 const (
 	kindOrder       = "order"
