@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -356,13 +357,9 @@ func (e *Emulators) DynamoDBClient(cfg aws.Config) *dynamodb.Client {
 // in-process with the SDK's default configuration.
 func (e *Emulators) Setenv() error {
 	for _, kv := range e.Env() {
-		for i := range len(kv) {
-			if kv[i] == '=' {
-				if err := os.Setenv(kv[:i], kv[i+1:]); err != nil {
-					return err
-				}
-				break
-			}
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return err
 		}
 	}
 	return nil

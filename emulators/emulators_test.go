@@ -30,10 +30,7 @@ func TestStartServesSQSAndDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range emu.Env() {
-		k, v, _ := cut(kv)
-		t.Setenv(k, v)
-	}
+	setenv(t, emu)
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -116,13 +113,12 @@ func TestSQSOutageKeepsDynamoDBAndMessages(t *testing.T) {
 	}
 }
 
-func cut(kv string) (string, string, bool) {
-	for i := range len(kv) {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
+// setenv points this test's AWS SDK default configuration at emu.
+func setenv(t *testing.T, emu *emulators.Emulators) {
+	for _, kv := range emu.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
-	return kv, "", false
 }
 
 func testLog(t *testing.T) io.Writer {
@@ -143,10 +139,7 @@ func TestPersistentSQSKeepsAMessageMadeVisibleAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer emu.Stop()
-	for _, kv := range emu.Env() {
-		k, v, _ := cut(kv)
-		t.Setenv(k, v)
-	}
+	setenv(t, emu)
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
