@@ -30,4 +30,4 @@ go test -count=1 -p 1 -timeout 30m ./...
 # interesting input may take 60 s by default, which left CI's 10 s of fuzzing
 # at ~40k executions; bounded at 200 runs, 15 s made 314k.
 echo "== go test -fuzz (order decoding, 10s)"
-go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 10s -fuzzminimizetime 200x ./orders
+go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 10s -fuzzminimizetime 200x ./burger/orders

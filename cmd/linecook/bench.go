@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linecook/linecook/bench"
+	"github.com/linecook/linecook/tools/bench"
 )
 
 func init() { root.AddCommand(benchCmd()) }

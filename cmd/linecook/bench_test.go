@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/linecook/linecook/bench"
+	"github.com/linecook/linecook/tools/bench"
 )
 
 // TestBenchSmoke runs `linecook bench` with tiny sizes on the real

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linecook/linecook/loadgen"
+	"github.com/linecook/linecook/tools/loadgen"
 )
 
 func init() { root.AddCommand(loadCmd()) }

@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linecook/linecook/local"
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/tools/local"
 	"github.com/linecook/linecook/workers"
-	"github.com/linecook/linecook/workers/burger"
 )
 
 func init() { root.AddCommand(localCmd()) }
@@ -68,7 +68,7 @@ a minute, not an hour.`,
 				dir = projectDir()
 			}
 			reg := workers.NewRegistry()
-			if err := burger.Register(reg, burger.Deps{}); err != nil {
+			if err := handlers.Register(reg, handlers.Deps{}); err != nil {
 				return err
 			}
 			cfg, err := pipeline.StackConfig(dir, stack, pipeline.Options{Workers: reg.Names()})

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linecook/linecook/policies/capacity"
+	"github.com/linecook/linecook/tools/capacity"
 )
 
 func init() { root.AddCommand(newPlanCmd()) }

@@ -16,8 +16,8 @@ import (
 
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
-	"github.com/linecook/linecook/policies/capacity"
-	"github.com/linecook/linecook/policies/simulate"
+	"github.com/linecook/linecook/tools/capacity"
+	"github.com/linecook/linecook/tools/simulate"
 )
 
 // simulateFlags are `linecook simulate`'s flags.

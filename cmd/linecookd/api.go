@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/linecook/linecook/api"
-	"github.com/linecook/linecook/orders/dynamo"
+	"github.com/linecook/linecook/burger/api"
+	"github.com/linecook/linecook/burger/orders/dynamo"
 )
 
 func init() {

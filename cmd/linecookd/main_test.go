@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/linecook/linecook/internal/emutest"
 	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/tools/emulators/emutest"
 )
 
 // binDir holds the linecookd binary the tests build once.

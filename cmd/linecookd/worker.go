@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
-	"github.com/linecook/linecook/workers/burger"
 	"github.com/linecook/linecook/workers/consumer"
 )
 
@@ -28,9 +28,9 @@ func init() {
 // builtins registers the workers this image runs. A project that builds
 // its own image around linecook's runtime does the same with its own
 // handlers and calls consumer.New as runWorker does.
-func builtins(deps burger.Deps) (*workers.Registry, error) {
+func builtins(deps handlers.Deps) (*workers.Registry, error) {
 	reg := workers.NewRegistry()
-	if err := burger.Register(reg, deps); err != nil {
+	if err := handlers.Register(reg, deps); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -46,7 +46,7 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	// Check the name before touching AWS: a typo in a task definition
 	// should say so, not fail on a missing queue.
-	known, err := builtins(burger.Deps{})
+	known, err := builtins(handlers.Deps{})
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 		// reached the DLQ.
 		return fmt.Errorf("worker: %s is not set: the burger stages record each order's progress in the order table", pipeline.EnvOrderTable)
 	}
-	stageCfg, err := burger.LoadConfig()
+	stageCfg, err := handlers.LoadConfig()
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg, err := builtins(burger.Deps{
+	reg, err := builtins(handlers.Deps{
 		// Each message in flight makes at most one order-table call at a
 		// time: a pool of that size never has to dial under load.
 		Store:  orderStore(withPool(awsCfg, cfg.Concurrency), table, stageCfg.TableTimeout),

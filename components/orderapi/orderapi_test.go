@@ -8,8 +8,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/linecook/linecook/components/awstest"
 	"github.com/linecook/linecook/components/orderapi"
-	"github.com/linecook/linecook/internal/awstest"
 	"github.com/linecook/linecook/pipeline"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/linecook/linecook/internal/fargate"
-	"github.com/linecook/linecook/internal/iampolicy"
+	"github.com/linecook/linecook/components/internal/fargate"
+	"github.com/linecook/linecook/components/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
 )

@@ -9,9 +9,9 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/linecook/linecook/components/awstest"
+	"github.com/linecook/linecook/components/internal/iampolicy"
 	"github.com/linecook/linecook/components/stage"
-	"github.com/linecook/linecook/internal/awstest"
-	"github.com/linecook/linecook/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
 )

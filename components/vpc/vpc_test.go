@@ -9,8 +9,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/linecook/linecook/components/awstest"
 	"github.com/linecook/linecook/components/vpc"
-	"github.com/linecook/linecook/internal/awstest"
 )
 
 const (

@@ -26,10 +26,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/linecook/linecook/emulators"
-	"github.com/linecook/linecook/orders/dynamo"
+	"github.com/linecook/linecook/burger/handlers"
+	"github.com/linecook/linecook/burger/orders/dynamo"
 	"github.com/linecook/linecook/pipeline"
-	"github.com/linecook/linecook/workers/burger"
+	"github.com/linecook/linecook/tools/emulators"
 )
 
 func main() {
@@ -87,7 +87,7 @@ func run(ctx context.Context, dataDir, table, scale string, verbose bool) error 
 // setup creates the order table and every stage's queue and DLQ, and
 // returns a comment and a command line for the API and each worker.
 func setup(ctx context.Context, awsCfg aws.Config, table, scale, linecookd string) ([]string, error) {
-	cfg, err := pipeline.Parse(map[string]string{}, pipeline.Options{Workers: burger.Names})
+	cfg, err := pipeline.Parse(map[string]string{}, pipeline.Options{Workers: handlers.Names})
 	if err != nil {
 		return nil, err
 	}

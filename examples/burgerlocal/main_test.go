@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linecook/linecook/internal/emutest"
+	"github.com/linecook/linecook/tools/emulators/emutest"
 )
 
 func TestMain(m *testing.M) { emutest.Main(m) }

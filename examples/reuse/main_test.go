@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/linecook/linecook/internal/awstest"
+	"github.com/linecook/linecook/components/awstest"
 )
 
 // TestExampleDeploys runs the example against the fake AWS: it must keep

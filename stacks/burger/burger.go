@@ -19,13 +19,13 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	stages "github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/components/orderapi"
 	"github.com/linecook/linecook/components/queue"
 	"github.com/linecook/linecook/components/stage"
 	"github.com/linecook/linecook/components/vpc"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
-	stages "github.com/linecook/linecook/workers/burger"
 )
 
 // Workers are the built-in workers a stage may name: those the linecook

@@ -10,11 +10,10 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/linecook/linecook/components/awstest"
 	"github.com/linecook/linecook/components/orderapi"
 	"github.com/linecook/linecook/components/queue"
 	"github.com/linecook/linecook/components/stage"
-	"github.com/linecook/linecook/internal/awstest"
-	"github.com/linecook/linecook/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
 )
 
@@ -236,7 +235,7 @@ func TestNoWildcardOnQueuesOrTables(t *testing.T) {
 		t.Errorf("%d role policies, want an execution and a task policy per service", len(policies))
 	}
 	for _, p := range policies {
-		doc, err := iampolicy.Parse(p.String("policy"))
+		doc, err := awstest.Policy(p.String("policy"))
 		if err != nil {
 			t.Fatalf("%s: %v", p.Name, err)
 		}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/linecook/linecook/internal/awstest"
+	"github.com/linecook/linecook/components/awstest"
 )
 
 // TestEveryKeysBadValueFailsBeforeAnyResource runs the stack's public

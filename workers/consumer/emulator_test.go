@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/linecook/linecook/emulators"
+	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
 	"github.com/linecook/linecook/workers/consumer/consumertest"

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/linecook/linecook/emulators"
+	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/workers/consumer"
 	"github.com/linecook/linecook/workers/consumer/consumertest"
 )

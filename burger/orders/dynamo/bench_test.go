@@ -1,0 +1,82 @@
+package dynamo_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/linecook/linecook/burger/orders"
+	"github.com/linecook/linecook/tools/emulators/emutest"
+)
+
+// BenchmarkStageWrites is what a burger stage writes per order, from
+// eight goroutines as a worker's handlers write: StartStage, or EndStage
+// on a started stage. Besides wall time it reports this process's CPU
+// time per write (cpu-µs/op), the client's cost alone: dynalite runs in a
+// process of its own, and the wall time, which it dominates, is noisy on
+// a shared machine.
+//
+//	go test -run '^$' -bench StageWrites -benchtime 3000x ./orders/dynamo
+func BenchmarkStageWrites(b *testing.B) {
+	for _, step := range []string{"start", "end"} {
+		b.Run(step, func(b *testing.B) {
+			s := emutest.Table(b)
+			ctx := context.Background()
+			ids := make([]string, b.N)
+			for i := range ids {
+				o := orders.New(orders.Request{Items: []orders.Line{{Item: "burger", Quantity: 2}, {Item: "fries", Quantity: 1}}}, t0)
+				if err := s.Create(ctx, o); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.StartStage(ctx, o.ID, "payment", t0); err != nil {
+					b.Fatal(err)
+				}
+				if step == "end" {
+					if _, err := s.StartStage(ctx, o.ID, "grill", t0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ids[i] = o.ID
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			cpu := cpuTime(b)
+			b.ResetTimer()
+			for range 8 {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= len(ids) {
+							return
+						}
+						var err error
+						if step == "start" {
+							_, err = s.StartStage(ctx, ids[i], "grill", t0)
+						} else {
+							_, err = s.EndStage(ctx, ids[i], "grill", t0, false)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
