@@ -64,6 +64,7 @@ var badConfigs = []badConfig{
 	{"processingTime not a duration", stage(`"processingTime":"fast"`), "linecook:stages[0].processingTime", "fast", []string{"duration", `"3s"`}},
 	{"latency negative", stage(`"latency":-5`), "linecook:stages[0].latency", "-5s", []string{"more than 0"}},
 	{"latency wrong type", stage(`"latency":true`), "linecook:stages[0].latency", "true", []string{"duration"}},
+	{"latency not a duration", stage(`"latency":"soon"`), "linecook:stages[0].latency", "soon", []string{"duration"}},
 	{"visibilityTimeout fractional", stage(`"visibilityTimeout":"1.5s"`), "linecook:stages[0].visibilityTimeout", "1.5s", []string{"whole seconds", "1s to 12h"}},
 	{"visibilityTimeout over 12h", stage(`"visibilityTimeout":"13h"`), "linecook:stages[0].visibilityTimeout", "13h0m0s", []string{"1s to 12h"}},
 	{"visibilityTimeout overflowing", stage(`"visibilityTimeout":1e12`), "linecook:stages[0].visibilityTimeout", "1e12", []string{"out of range", `"3s"`}},
@@ -94,6 +95,7 @@ var badConfigs = []badConfig{
 	{"min over max", one("linecook:scaling", `{"min":5,"max":2}`), "linecook:scaling.min", "5", []string{"max (2)"}},
 	{"max zero", one("linecook:scaling", `{"max":0}`), "linecook:scaling.max", "0", []string{"1 or more"}},
 	{"max not a number", one("linecook:scaling", `{"max":"ten"}`), "linecook:scaling.max", "ten", []string{"whole number"}},
+	{"min not a number", one("linecook:scaling", `{"min":true}`), "linecook:scaling.min", "true", []string{"whole number"}},
 	{"desired negative", one("linecook:scaling", `{"desired":-2}`), "linecook:scaling.desired", "-2", []string{"0 or more"}},
 	{"desired minus one", one("linecook:scaling", `{"desired":-1}`), "linecook:scaling.desired", "-1", []string{"0 or more"}},
 	{"desired over max", one("linecook:scaling", `{"max":3,"desired":4}`), "linecook:scaling.desired", "4", []string{"max (3)"}},
@@ -151,7 +153,7 @@ func stageNamed(name string) map[string]string {
 func TestEveryKeyRejectsBadValuesSayingWhatIsAccepted(t *testing.T) {
 	for _, tc := range badConfigs {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(tc.values, Options{Workers: burgerWorkers})
+			_, err := Parse(tc.values, kitchen)
 			var e *Error
 			if !errors.As(err, &e) {
 				t.Fatalf("Parse(%v) = %v, want a *pipeline.Error", tc.values, err)

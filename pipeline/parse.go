@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"net/netip"
 	"regexp"
@@ -12,13 +13,23 @@ import (
 	"time"
 
 	"github.com/linecook/linecook/policies"
+	"github.com/linecook/linecook/workers"
 )
 
-// Options tunes Parse.
+// Options tells Parse what the program that deploys the stack provides.
+// The pipeline package knows no worker of its own: the application passes
+// its workers and its default stages in (the burger stack passes
+// handlers.Pipeline()).
 type Options struct {
-	// Workers lists the registered built-in workers. When non-nil, a stage
-	// that runs the linecook image must name one of them.
-	Workers []string
+	// Workers are the built-in workers a stage may name (those the
+	// linecook image registers), each with the workload defaults it
+	// declares (workers.DefaultsOf); a zero Defaults field means the
+	// generic default. When non-nil, a stage that runs the linecook image
+	// must name one of them; when nil, any worker name is accepted.
+	Workers map[string]workers.Defaults
+	// Stages are the stages when `linecook:stages` is unset, each running
+	// the worker of its name. Empty means `linecook:stages` is required.
+	Stages []string
 }
 
 // Defaults of every key. The README's config table quotes these.
@@ -46,28 +57,6 @@ const (
 	// Minimum visibility timeout: SQS's own default.
 	minVisibilityTimeout = 30 * time.Second
 )
-
-// MaxConcurrency is the most messages one task may work on at once: the
-// worker runtime's limit (workers/consumer.MaxConcurrency), which refuses
-// to start above it. The reliability tests check that the two agree.
-const MaxConcurrency = 10000
-
-// workload defaults of the built-in burger workers: their mean work time,
-// and a concurrency that suits it (payment waits on a remote call, so one
-// task keeps hundreds in flight).
-var workerDefaults = map[string]struct {
-	processingTime time.Duration
-	concurrency    int
-}{
-	"payment":  {3 * time.Second, 200},
-	"grill":    {2 * time.Second, 50},
-	"fry":      {1500 * time.Millisecond, 50},
-	"assemble": {time.Second, 50},
-}
-
-// BurgerStages are the stages when `linecook:stages` is unset: the burger
-// pipeline, order → payment → grill → fry → assemble → done.
-var BurgerStages = []string{"payment", "grill", "fry", "assemble"}
 
 var (
 	stageNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,23}$`)
@@ -188,14 +177,20 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		return Config{}, err
 	}
 
-	stages := defaultStages()
-	if v, ok := get(KeyStages); ok {
+	stages := defaultStages(opts)
+	if v, ok := get(KeyStages); !ok && len(stages) == 0 {
+		return Config{}, &Error{Key: KeyStages, Reason: "not set, and this program has no default pipeline: list the stages, each a name and a worker or an image"}
+	} else if ok {
 		stages = nil
 		if err := decodeStrict(KeyStages, v, &stages); err != nil {
 			return Config{}, err
 		}
 		if len(stages) == 0 {
-			return Config{}, &Error{Key: KeyStages, Value: v, Reason: "needs at least one stage (or leave it unset for the burger pipeline: " + strings.Join(BurgerStages, ", ") + ")"}
+			reason := "needs at least one stage"
+			if len(opts.Stages) > 0 {
+				reason += " (or leave it unset for the default pipeline: " + strings.Join(opts.Stages, ", ") + ")"
+			}
+			return Config{}, &Error{Key: KeyStages, Value: v, Reason: reason}
 		}
 	}
 	seen := map[string]bool{}
@@ -214,9 +209,9 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 	return cfg, nil
 }
 
-func defaultStages() []rawStage {
-	out := make([]rawStage, len(BurgerStages))
-	for i, name := range BurgerStages {
+func defaultStages(opts Options) []rawStage {
+	out := make([]rawStage, len(opts.Stages))
+	for i, name := range opts.Stages {
 		out[i] = rawStage{Name: name, Worker: name}
 	}
 	return out
@@ -230,7 +225,7 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	switch {
 	case rs.Worker == "" && rs.Image == "":
 		return Stage{}, &Error{Key: key + ".worker", Value: "", Reason: "a stage needs a worker" + workerChoices(opts) + " or an image of its own"}
-	case rs.Image == "" && opts.Workers != nil && !slices.Contains(opts.Workers, rs.Worker):
+	case rs.Image == "" && opts.Workers != nil && !known(opts, rs.Worker):
 		return Stage{}, &Error{Key: key + ".worker", Value: rs.Worker, Reason: "unknown worker" + workerChoices(opts)}
 	}
 
@@ -238,11 +233,15 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 		return Stage{}, &Error{Key: key + ".image", Value: rs.Image, Reason: imageReason}
 	}
 
-	def, known := workerDefaults[rs.Worker]
 	st.ProcessingTime = DefaultProcessingTime
 	st.Concurrency = DefaultConcurrency
-	if known && rs.Image == "" {
-		st.ProcessingTime, st.Concurrency = def.processingTime, def.concurrency
+	if def := opts.Workers[rs.Worker]; rs.Image == "" {
+		if def.ProcessingTime > 0 {
+			st.ProcessingTime = def.ProcessingTime
+		}
+		if def.Concurrency > 0 {
+			st.Concurrency = def.Concurrency
+		}
 	}
 	setInt(&st.Concurrency, rs.Concurrency)
 	setDuration(&st.ProcessingTime, rs.ProcessingTime)
@@ -251,9 +250,9 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	if err := st.Workload().Validate(); err != nil {
 		return Stage{}, fieldError(key, err)
 	}
-	if st.Concurrency > MaxConcurrency {
+	if st.Concurrency > workers.MaxConcurrency {
 		return Stage{}, &Error{Key: key + ".concurrency", Value: strconv.Itoa(st.Concurrency),
-			Reason: fmt.Sprintf("must be 1 to %d (the worker runtime's limit for one task; add tasks instead)", MaxConcurrency)}
+			Reason: fmt.Sprintf("must be 1 to %d (the worker runtime's limit for one task; add tasks instead)", workers.MaxConcurrency)}
 	}
 
 	// Long enough that a message is rarely redelivered while still being
@@ -559,9 +558,12 @@ func workerChoices(opts Options) string {
 	if opts.Workers == nil {
 		return ""
 	}
-	names := slices.Clone(opts.Workers)
-	slices.Sort(names)
-	return " (registered: " + strings.Join(names, ", ") + ")"
+	return " (registered: " + strings.Join(slices.Sorted(maps.Keys(opts.Workers)), ", ") + ")"
+}
+
+func known(opts Options, worker string) bool {
+	_, ok := opts.Workers[worker]
+	return ok
 }
 
 func setInt(dst *int, v *Int) {

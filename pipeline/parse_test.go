@@ -1,17 +1,30 @@
 package pipeline
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/linecook/linecook/policies"
+	"github.com/linecook/linecook/workers"
 )
 
-var burgerWorkers = []string{"payment", "grill", "fry", "assemble"}
+// kitchen is what an application hands Parse: its workers with their
+// workload defaults and its default stages (the burger app's, as
+// burger/handlers.Pipeline gives them; the pipeline package knows none).
+var kitchen = Options{
+	Workers: map[string]workers.Defaults{
+		"payment":  {ProcessingTime: 3 * time.Second, Concurrency: 200},
+		"grill":    {ProcessingTime: 2 * time.Second, Concurrency: 50},
+		"fry":      {ProcessingTime: 1500 * time.Millisecond, Concurrency: 50},
+		"assemble": {},
+	},
+	Stages: []string{"payment", "grill", "fry", "assemble"},
+}
 
-func TestParseDefaultsToBurgerPipeline(t *testing.T) {
-	cfg, err := Parse(map[string]string{"aws:region": "us-east-1"}, Options{Workers: burgerWorkers})
+func TestParseDefaultsToTheApplicationsPipeline(t *testing.T) {
+	cfg, err := Parse(map[string]string{"aws:region": "us-east-1"}, kitchen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +58,7 @@ func TestParseStageOverridesGlobalScaling(t *testing.T) {
 		"linecook:scaling": `{"policy":"step","max":"20","scaleOutCooldown":30}`,
 		"linecook:stages": `[{"name":"pay","worker":"payment","scaling":{"policy":"fixed","desired":4}},
 		                     {"name":"grill","worker":"grill","concurrency":5,"processingTime":"10s","latency":"1m"}]`,
-	}, Options{Workers: burgerWorkers})
+	}, kitchen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,76 +77,6 @@ func TestParseStageOverridesGlobalScaling(t *testing.T) {
 	}
 }
 
-func TestParseErrorsNameKeyValueAndChoices(t *testing.T) {
-	tests := []struct {
-		name   string
-		values map[string]string
-		want   []string // substrings of the error
-	}{
-		{"unknown policy", map[string]string{"linecook:scaling": `{"policy":"stpe"}`},
-			[]string{"linecook:scaling.policy", `"stpe"`, "fixed, step, target-tracking"}},
-		{"min over max", map[string]string{"linecook:scaling": `{"min":5,"max":2}`},
-			[]string{"linecook:scaling.min", `"5"`, "max (2)"}},
-		{"negative min", map[string]string{"linecook:scaling": `{"min":-1}`},
-			[]string{"linecook:scaling.min", `"-1"`, "0 or more"}},
-		{"desired minus one", map[string]string{"linecook:scaling": `{"desired":-1}`},
-			[]string{"linecook:scaling.desired", `"-1"`, "0 or more"}},
-		{"stage override min over max", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","scaling":{"min":50}}]`},
-			[]string{"linecook:stages[0].scaling.min", `"50"`, "max (10)"}},
-		{"zero concurrency", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":0}]`},
-			[]string{"linecook:stages[0].concurrency", `"0"`, "1 or more"}},
-		{"concurrency over the runtime's limit", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","concurrency":20000}]`},
-			[]string{"linecook:stages[0].concurrency", `"20000"`, "1 to 10000"}},
-		{"unknown worker", map[string]string{"linecook:stages": `[{"name":"a","worker":"grll"}]`},
-			[]string{"linecook:stages[0].worker", `"grll"`, "assemble, fry, grill, payment"}},
-		{"unknown field", map[string]string{"linecook:scaling": `{"polcy":"step"}`},
-			[]string{"linecook:scaling", `"polcy"`, "unknown field", "desired, max, min"}},
-		{"unknown key", map[string]string{"linecook:scalling": `{}`},
-			[]string{"linecook:scalling", "unknown key", "linecook:scaling"}},
-		{"bad duration", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","latency":"soon"}]`},
-			[]string{"linecook:stages[0].latency", "soon", "duration"}},
-		{"duration overflowing", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","visibilityTimeout":1e12}]`},
-			[]string{"linecook:stages[0].visibilityTimeout", `"1e12"`, "out of range"}},
-		{"wrong type", map[string]string{"linecook:scaling": `{"min":true}`},
-			[]string{"linecook:scaling.min", "whole number"}},
-		{"bad memory", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","cpu":256,"memory":4096}]`},
-			[]string{"linecook:stages[0].memory", `"4096"`, "512, 1024 or 2048"}},
-		{"nat none needs endpoints", map[string]string{"linecook:vpc": `{"nat":"none"}`},
-			[]string{"linecook:vpc.nat", `"none"`, "endpoints"}},
-		{"bad nat", map[string]string{"linecook:vpc": `{"nat":"two"}`},
-			[]string{"linecook:vpc.nat", `"two"`, "none, single, per-az"}},
-		{"duplicate stage", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry"},{"name":"a","worker":"grill"}]`},
-			[]string{"linecook:stages[1].name", `"a"`, "duplicate"}},
-		{"bad retention", map[string]string{"linecook:logRetentionDays": "10"},
-			[]string{"linecook:logRetentionDays", `"10"`, "1, 3, 5, 7, 14"}},
-		{"alarm email without a domain", map[string]string{"linecook:alarmEmail": "ops@"},
-			[]string{"linecook:alarmEmail", `"ops@"`, "one email address, like ops@example.com"}},
-		{"two alarm emails", map[string]string{"linecook:alarmEmail": "a@example.com, b@example.com"},
-			[]string{"linecook:alarmEmail", "one email address"}},
-		{"image with a space", map[string]string{"linecook:image": "linecook latest"},
-			[]string{"linecook:image", `"linecook latest"`, "container image reference"}},
-		{"image with an uppercase repository", map[string]string{"linecook:image": "Linecook:1.0"},
-			[]string{"linecook:image", "container image reference"}},
-		{"stage image with a space", map[string]string{"linecook:stages": `[{"name":"a","image":"my worker:1"}]`},
-			[]string{"linecook:stages[0].image", `"my worker:1"`, "container image reference"}},
-		{"reserved env", map[string]string{"linecook:stages": `[{"name":"a","worker":"fry","env":{"LINECOOK_QUEUE_URL":"x"}}]`},
-			[]string{"linecook:stages[0].env", "LINECOOK_QUEUE_URL", "reserved"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(tt.values, Options{Workers: burgerWorkers})
-			if err == nil {
-				t.Fatalf("Parse(%v) succeeded, want an error", tt.values)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-		})
-	}
-}
-
 func TestValidImagesAndEmailsAreAccepted(t *testing.T) {
 	for _, image := range []string{
 		"linecook", "linecook:latest", "ghcr.io/org/worker:1.2.3", "localhost:5000/a/b_c/d-e:v1",
@@ -141,13 +84,55 @@ func TestValidImagesAndEmailsAreAccepted(t *testing.T) {
 		"public.ecr.aws/docker/library/python:3.13-slim@sha256:" + strings.Repeat("ab", 32),
 	} {
 		values := map[string]string{"linecook:image": image, "linecook:stages": `[{"name":"a","image":"` + image + `"}]`}
-		if _, err := Parse(values, Options{Workers: burgerWorkers}); err != nil {
+		if _, err := Parse(values, kitchen); err != nil {
 			t.Errorf("image %s: %v", image, err)
 		}
 	}
 	for _, email := range []string{"ops@example.com", "on-call+linecook@mail.example.co.uk"} {
-		if _, err := Parse(map[string]string{"linecook:alarmEmail": email}, Options{}); err != nil {
+		if _, err := Parse(map[string]string{"linecook:alarmEmail": email}, kitchen); err != nil {
 			t.Errorf("alarm email %s: %v", email, err)
 		}
+	}
+}
+
+// TestWorkerDefaultsComeFromTheApplication: a worker's declared defaults
+// size its stage, a zero field falls back to the generic default, an own
+// image ignores the worker's, and with no workers listed any name goes.
+func TestWorkerDefaultsComeFromTheApplication(t *testing.T) {
+	cfg, err := Parse(map[string]string{"linecook:stages": `[
+		{"name":"pay","worker":"payment"},
+		{"name":"pack","worker":"assemble"},
+		{"name":"own","worker":"payment","image":"example.com/own:1"}]`}, kitchen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		pt time.Duration
+		c  int
+	}{{3 * time.Second, 200}, {DefaultProcessingTime, DefaultConcurrency}, {DefaultProcessingTime, DefaultConcurrency}} {
+		if st := cfg.Stages[i]; st.ProcessingTime != want.pt || st.Concurrency != want.c {
+			t.Errorf("%s: processing time %s, concurrency %d; want %s, %d", st.Name, st.ProcessingTime, st.Concurrency, want.pt, want.c)
+		}
+	}
+	cfg, err = Parse(map[string]string{"linecook:stages": `[{"name":"thumbs","worker":"thumbnail"}]`}, Options{})
+	if err != nil {
+		t.Fatalf("no workers listed: %v", err)
+	}
+	if st := cfg.Stages[0]; st.ProcessingTime != DefaultProcessingTime || st.Concurrency != DefaultConcurrency {
+		t.Errorf("unknown worker's workload = %+v, want the generic defaults", st.Workload())
+	}
+}
+
+// TestStagesAreRequiredWithoutADefaultPipeline: a program that passes no
+// default stages gets an error naming the key, not an empty pipeline.
+func TestStagesAreRequiredWithoutADefaultPipeline(t *testing.T) {
+	_, err := Parse(map[string]string{"aws:region": "us-east-1"}, Options{})
+	var e *Error
+	if !errors.As(err, &e) || e.Key != KeyStages || !strings.Contains(err.Error(), "no default pipeline") {
+		t.Fatalf("Parse without stages = %v, want a linecook:stages error saying there is no default pipeline", err)
+	}
+	_, err = Parse(map[string]string{"linecook:stages": `[]`}, Options{})
+	if err == nil || strings.Contains(err.Error(), "default pipeline") {
+		t.Errorf("empty stages without a default = %v, want an error that offers no default", err)
 	}
 }

@@ -4,7 +4,7 @@
 // wraps handlers with cross-cutting behaviour.
 //
 // The SQS runtime that drives handlers lives in workers/consumer; the
-// burger stages in workers/burger. Another Go project adds its own worker
+// burger application's handlers in burger/handlers. Another Go project adds its own worker
 // by registering a Handler in a Registry and building its own image around
 // consumer.Run, without forking linecook.
 package workers
@@ -23,6 +23,38 @@ import (
 // trace id from the API through every stage. The runtime reads it into
 // Message.TraceID, logs it, and copies it onto every message it forwards.
 const TraceIDAttribute = "linecook-trace-id"
+
+// MaxConcurrency is the most messages one task may work on at once. The
+// runtime refuses to start above it and the stack config refuses to
+// deploy above it: add tasks instead.
+const MaxConcurrency = 10000
+
+// Defaults is a worker's own estimate of its workload. A stack that runs
+// the worker without saying otherwise sizes and scales its stage on it.
+type Defaults struct {
+	// ProcessingTime is the mean time the handler takes for one message.
+	ProcessingTime time.Duration
+	// Concurrency is how many messages one task should work on at once:
+	// high for work that waits on others (a remote call), low for work
+	// that uses the task's CPU.
+	Concurrency int
+}
+
+// Defaulter is the optional interface of a Handler that declares its
+// workload defaults, found by type assertion (as river's WorkerDefaults).
+// Handlers that do not implement it get the stack's generic defaults.
+type Defaulter interface {
+	Defaults() Defaults
+}
+
+// DefaultsOf returns the workload defaults h declares, or the zero
+// Defaults when it declares none.
+func DefaultsOf(h Handler) Defaults {
+	if d, ok := h.(Defaulter); ok {
+		return d.Defaults()
+	}
+	return Defaults{}
+}
 
 // Message is one message delivered to a handler.
 type Message struct {

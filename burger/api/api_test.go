@@ -58,7 +58,7 @@ func start(t testing.TB, change func(*deps)) *fixture {
 	f.cfg = api.Config{
 		Port: 8080, NextQueueURL: f.queueURL, OrderTable: f.store.Table(),
 		AWSTimeout: 2 * time.Second, ShutdownTimeout: 10 * time.Second,
-		Config: handlers.Config{PaymentDelay: 3 * time.Second, WorkScale: 0.01},
+		Work: handlers.Work{PaymentDelay: 3 * time.Second, WorkScale: 0.01},
 	}
 	d := deps{cfg: &f.cfg, store: f.store, queue: f.sqs}
 	if change != nil {
@@ -421,7 +421,7 @@ func TestGetTimelineAfterTheStages(t *testing.T) {
 	}
 	msg := workers.Message{ID: aws.ToString(msgs[0].MessageId), Body: []byte(aws.ToString(msgs[0].Body)),
 		TraceID: aws.ToString(msgs[0].MessageAttributes[workers.TraceIDAttribute].StringValue), ReceiveCount: 1}
-	deps := handlers.Deps{Store: f.store, Config: f.cfg.Config, Log: slog.New(slog.DiscardHandler)}
+	deps := handlers.Deps{Store: f.store, Config: handlers.Config{Work: f.cfg.Work}, Log: slog.New(slog.DiscardHandler)}
 	last := deps
 	last.Last = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -28,9 +28,9 @@ type Config struct {
 	APIKey          string        `envconfig:"API_KEY"`
 	AWSTimeout      time.Duration `envconfig:"AWS_TIMEOUT" default:"3s"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
-	// Payment times POST /orders/sync's inline payment, with the same
+	// Work times POST /orders/sync's inline payment, with the same
 	// variables and defaults as the payment worker's.
-	handlers.Config
+	handlers.Work
 
 	// IdempotencyWindow is how long a request that claimed an
 	// Idempotency-Key may take to finish before a retry with the key
@@ -65,5 +65,5 @@ func (c Config) Validate() error {
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("LINECOOK_SHUTDOWN_TIMEOUT=%s: must be positive (default 20s)", c.ShutdownTimeout)
 	}
-	return c.Config.Validate()
+	return c.Work.Validate()
 }

@@ -28,7 +28,7 @@ func serve(t *testing.T, payment, shutdown time.Duration) (<-chan error, <-chan 
 	cfg := api.Config{
 		Port: 8080, NextQueueURL: "http://unused.invalid/queue", OrderTable: store.Table(),
 		AWSTimeout: time.Second, ShutdownTimeout: shutdown,
-		Config: handlers.Config{PaymentDelay: payment, WorkScale: 1},
+		Work: handlers.Work{PaymentDelay: payment, WorkScale: 1},
 	}
 	s, err := api.New(cfg, store, nil, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -91,7 +91,7 @@ func TestMessageOfAWithdrawnOrderIsDroppedNotDeadLettered(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pay := handlers.NewPayment(handlers.Deps{Store: f.store, Config: f.cfg.Config, Log: slog.New(slog.DiscardHandler)})
+	pay := handlers.NewPayment(handlers.Deps{Store: f.store, Config: handlers.Config{Work: f.cfg.Work}, Log: slog.New(slog.DiscardHandler)})
 	out, err := pay.Handle(ctx, msg)
 	if err != nil || !out.Drop {
 		t.Errorf("payment on the withdrawn order's message = %+v, %v; want it dropped without error (permanent: %v)",

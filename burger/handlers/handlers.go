@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/linecook/linecook/burger/orders"
+	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
 )
 
@@ -76,22 +78,36 @@ func (d Deps) withDefaults() Deps {
 	return d
 }
 
+// All returns the four burger handlers by worker name.
+func All(deps Deps) map[string]workers.Handler {
+	return map[string]workers.Handler{
+		PaymentWorker:  NewPayment(deps),
+		GrillWorker:    NewGrill(deps),
+		FryWorker:      NewFry(deps),
+		AssembleWorker: NewAssemble(deps),
+	}
+}
+
 // Register adds the four burger workers to r under Names.
 func Register(r *workers.Registry, deps Deps) error {
-	for _, h := range []struct {
-		name string
-		h    workers.Handler
-	}{
-		{PaymentWorker, NewPayment(deps)},
-		{GrillWorker, NewGrill(deps)},
-		{FryWorker, NewFry(deps)},
-		{AssembleWorker, NewAssemble(deps)},
-	} {
-		if err := r.Register(h.name, h.h); err != nil {
+	for _, name := range Names {
+		if err := r.Register(name, All(deps)[name]); err != nil {
 			return fmt.Errorf("burger: %w", err)
 		}
 	}
 	return nil
+}
+
+// Pipeline is what the burger application hands the stack config parser:
+// its workers with their workload defaults, and the burger pipeline as the
+// stages when `linecook:stages` is unset. The burger stack, `linecook
+// local` and `linecook simulate` all parse Pulumi.<stack>.yaml with it.
+func Pipeline() pipeline.Options {
+	known := map[string]workers.Defaults{}
+	for name, h := range All(Deps{}) {
+		known[name] = workers.DefaultsOf(h)
+	}
+	return pipeline.Options{Workers: known, Stages: slices.Clone(Names)}
 }
 
 // Payment charges the order: a fixed simulated delay per order, the
@@ -108,11 +124,39 @@ type Fry struct{ stage }
 type Assemble struct{ stage }
 
 var (
-	_ workers.Handler = (*Payment)(nil)
-	_ workers.Handler = (*Grill)(nil)
-	_ workers.Handler = (*Fry)(nil)
-	_ workers.Handler = (*Assemble)(nil)
+	_ workers.Handler   = (*Payment)(nil)
+	_ workers.Handler   = (*Grill)(nil)
+	_ workers.Handler   = (*Fry)(nil)
+	_ workers.Handler   = (*Assemble)(nil)
+	_ workers.Defaulter = (*Payment)(nil)
+	_ workers.Defaulter = (*Grill)(nil)
+	_ workers.Defaulter = (*Fry)(nil)
+	_ workers.Defaulter = (*Assemble)(nil)
 )
+
+// Defaults: payment waits on the provider, so one task keeps hundreds of
+// orders in flight; the stations are the menu's times for a typical order
+// (a burger and fries: orders.Work), a few dozen at a time per task.
+
+// Defaults is the payment stage's workload: the provider's 3 s, 200 at once.
+func (*Payment) Defaults() workers.Defaults {
+	return workers.Defaults{ProcessingTime: DefaultPaymentDelay, Concurrency: 200}
+}
+
+// Defaults is the grill's workload.
+func (*Grill) Defaults() workers.Defaults {
+	return workers.Defaults{ProcessingTime: 2 * time.Second, Concurrency: 50}
+}
+
+// Defaults is the fryer's workload.
+func (*Fry) Defaults() workers.Defaults {
+	return workers.Defaults{ProcessingTime: 1500 * time.Millisecond, Concurrency: 50}
+}
+
+// Defaults is the assembly station's workload.
+func (*Assemble) Defaults() workers.Defaults {
+	return workers.Defaults{ProcessingTime: time.Second, Concurrency: 50}
+}
 
 // NewPayment returns the payment stage.
 func NewPayment(d Deps) *Payment {
@@ -154,7 +198,8 @@ func (s stage) WorkTime(items []orders.Line) time.Duration {
 func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output, error) {
 	m, err := orders.DecodeMessage(msg.Body)
 	if err != nil {
-		return workers.Output{}, fmt.Errorf("%s: %w", s.worker, err)
+		// No retry makes a malformed body valid: straight to the DLQ.
+		return workers.Output{}, workers.Permanent(fmt.Errorf("%s: %w", s.worker, err))
 	}
 	if s.deps.Store == nil {
 		// A wiring bug, not the message's fault: retry rather than DLQ.

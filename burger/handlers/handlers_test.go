@@ -21,10 +21,10 @@ import (
 func TestMain(m *testing.M) { emutest.Main(m) }
 
 // fast runs the simulated work 100× faster than real time: payment 30 ms.
-var fast = handlers.Config{PaymentDelay: 3 * time.Second, WorkScale: 0.01, Jitter: 0.1}
+var fast = handlers.Config{Work: handlers.Work{PaymentDelay: 3 * time.Second, WorkScale: 0.01, Jitter: 0.1}}
 
 // slow makes every piece of work last far longer than any test.
-var slow = handlers.Config{PaymentDelay: 3 * time.Second, WorkScale: 1000, Jitter: 0.1}
+var slow = handlers.Config{Work: handlers.Work{PaymentDelay: 3 * time.Second, WorkScale: 1000, Jitter: 0.1}}
 
 // An order that visits every station.
 var meal = []orders.Line{{Item: "cheeseburger", Quantity: 2}, {Item: "fries", Quantity: 1}, {Item: "soda", Quantity: 2}}
@@ -173,7 +173,7 @@ func TestPipelineInOrderCompletesTheOrderOnce(t *testing.T) {
 
 func TestWorkTimeFollowsTheMenuAndScale(t *testing.T) {
 	items := []orders.Line{{Item: "burger", Quantity: 5}, {Item: "fries", Quantity: 1}}
-	cfg := handlers.Config{PaymentDelay: 3 * time.Second, WorkScale: 0.5, Jitter: 0.2}
+	cfg := handlers.Config{Work: handlers.Work{PaymentDelay: 3 * time.Second, WorkScale: 0.5, Jitter: 0.2}}
 	tests := []struct {
 		name string
 		got  time.Duration

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/linecook/linecook/workers"
 )
 
 func TestIDsSortByTimeAndValidate(t *testing.T) {
@@ -101,7 +99,7 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
-func TestMessageRoundTripAndPermanentErrors(t *testing.T) {
+func TestMessageRoundTripAndInvalidMessages(t *testing.T) {
 	o := New(Request{Items: []Line{{"burger", 2}}}, time.Now())
 	m, err := DecodeMessage(EncodeMessage(o))
 	if err != nil {
@@ -120,8 +118,8 @@ func TestMessageRoundTripAndPermanentErrors(t *testing.T) {
 		`{"v":1,"orderId":"` + o.ID + `","items":[]}`,
 	} {
 		_, err := DecodeMessage([]byte(body))
-		if err == nil || !workers.IsPermanent(err) {
-			t.Errorf("DecodeMessage(%q) = %v, want a permanent error", body, err)
+		if err == nil || !errors.Is(err, ErrInvalidMessage) {
+			t.Errorf("DecodeMessage(%q) = %v, want an ErrInvalidMessage", body, err)
 		}
 		if err != nil && errors.Is(err, ErrNotFound) {
 			t.Errorf("DecodeMessage(%q) wrapped ErrNotFound", body)

@@ -13,7 +13,6 @@ import (
 	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/tools/local"
-	"github.com/linecook/linecook/workers"
 )
 
 func init() { root.AddCommand(localCmd()) }
@@ -67,11 +66,7 @@ a minute, not an hour.`,
 			if dir == "" {
 				dir = projectDir()
 			}
-			reg := workers.NewRegistry()
-			if err := handlers.Register(reg, handlers.Deps{}); err != nil {
-				return err
-			}
-			cfg, err := pipeline.StackConfig(dir, stack, pipeline.Options{Workers: reg.Names()})
+			cfg, err := pipeline.StackConfig(dir, stack, handlers.Pipeline())
 			if err != nil {
 				return err
 			}

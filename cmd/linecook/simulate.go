@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
 	"github.com/linecook/linecook/tools/capacity"
@@ -302,7 +303,7 @@ func (f *simulateFlags) buildStages(fl *pflag.FlagSet) ([]simulate.Stage, error)
 				return nil, flagError(flag, fl.Lookup(flag).Value.String(), "describes a stage without --stack; with --stack "+f.stack+" the stage settings come from "+filepath.Base(pipeline.StackFile(f.dir, f.stack)))
 			}
 		}
-		cfg, err = pipeline.StackConfig(f.dir, f.stack, pipeline.Options{})
+		cfg, err = pipeline.StackConfig(f.dir, f.stack, handlers.Pipeline())
 		if err != nil {
 			return nil, err
 		}

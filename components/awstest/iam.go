@@ -12,12 +12,12 @@ import (
 // there is no such role or a policy does not parse.
 func (m *Mocks) Grants(t testing.TB, role string) map[string][]string {
 	t.Helper()
-	r, ok := m.Find("aws:iam/role:Role", role)
+	r, ok := m.Find(IAMRole, role)
 	if !ok {
 		t.Fatalf("no role %s", role)
 	}
 	out := map[string][]string{}
-	for _, p := range m.OfType("aws:iam/rolePolicy:RolePolicy") {
+	for _, p := range m.OfType(IAMRolePolicy) {
 		if p.String("role") != r.ID() {
 			continue
 		}

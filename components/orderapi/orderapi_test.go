@@ -14,12 +14,6 @@ import (
 )
 
 const (
-	sgType       = "aws:ec2/securityGroup:SecurityGroup"
-	ingressType  = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-	egressType   = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-	listenerType = "aws:lb/listener:Listener"
-	tableType    = "aws:dynamodb/table:Table"
-
 	queueArn  = "arn:aws:sqs:us-east-1:123456789012:payment"
 	queueURL  = "https://sqs.us-east-1.amazonaws.com/123456789012/payment"
 	certArn   = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
@@ -40,7 +34,8 @@ func apiFrom(t *testing.T, apiJSON, tableJSON string) (pipeline.API, pipeline.Or
 	if tableJSON != "" {
 		values["linecook:orderTable"] = tableJSON
 	}
-	cfg, err := pipeline.Parse(values, pipeline.Options{})
+	// The API's settings do not depend on the stages: any one will do.
+	cfg, err := pipeline.Parse(values, pipeline.Options{Stages: []string{"work"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,30 +78,30 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 	api, table := apiFrom(t, "", "")
 	r := run(t, api, table)
 	m := r.m
-	alb, _ := m.Find("aws:lb/loadBalancer:LoadBalancer", "api")
+	alb, _ := m.Find(awstest.LBLoadBalancer, "api")
 	if r.url != "http://"+alb.Outputs["dnsName"].(string) {
 		t.Errorf("Url = %q, want http:// and the ALB's DNS name", r.url)
 	}
 	if alb.Bool("internal") || !slices.Equal(alb.Strings("subnets"), public) {
 		t.Errorf("ALB = %v, want internet-facing in the public subnets", alb.Inputs)
 	}
-	albSG, _ := m.Find(sgType, "api-alb")
-	apiSG, _ := m.Find(sgType, "api")
+	albSG, _ := m.Find(awstest.EC2SecurityGroup, "api-alb")
+	apiSG, _ := m.Find(awstest.EC2SecurityGroup, "api")
 	if !slices.Equal(alb.Strings("securityGroups"), []string{albSG.ID()}) {
 		t.Errorf("ALB SGs = %v", alb.Strings("securityGroups"))
 	}
 	checkSecurityGroups(t, m, albSG, apiSG, []float64{80}, float64(api.Port))
 
-	listeners := m.OfType(listenerType)
+	listeners := m.OfType(awstest.LBListener)
 	if len(listeners) != 1 || listeners[0].Number("port") != 80 || listeners[0].String("defaultActions.0.type") != "forward" {
 		t.Errorf("listeners = %v, want HTTP 80 forwarding", listeners)
 	}
-	tg, _ := m.Find("aws:lb/targetGroup:TargetGroup", "api")
+	tg, _ := m.Find(awstest.LBTargetGroup, "api")
 	if tg.String("targetType") != "ip" || tg.String("healthCheck.path") != "/healthz" || tg.Number("port") != float64(api.Port) {
 		t.Errorf("target group = %v, want ip targets, /healthz on %d", tg.Inputs, api.Port)
 	}
 
-	svc, _ := m.Find("aws:ecs/service:Service", "api")
+	svc, _ := m.Find(awstest.ECSService, "api")
 	if svc.Bool("networkConfiguration.assignPublicIp") || !slices.Equal(svc.Strings("networkConfiguration.subnets"), private) ||
 		!slices.Equal(svc.Strings("networkConfiguration.securityGroups"), []string{apiSG.ID()}) {
 		t.Errorf("service network = %v, want private subnets behind the API SG", svc.Get("networkConfiguration"))
@@ -116,7 +111,7 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		t.Errorf("service = %v", svc.Inputs)
 	}
 
-	tbl := m.OfType(tableType)[0]
+	tbl := m.OfType(awstest.DynamoDBTable)[0]
 	if tbl.String("hashKey") != "id" || tbl.String("attributes.0.type") != "S" || tbl.String("billingMode") != "PAY_PER_REQUEST" ||
 		!tbl.Bool("serverSideEncryption.enabled") || tbl.Bool("pointInTimeRecovery.enabled") || tbl.Bool("deletionProtectionEnabled") ||
 		!tbl.Bool("ttl.enabled") || tbl.String("ttl.attributeName") != "expiresAt" {
@@ -129,7 +124,7 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		Secrets      []struct{ Name, ValueFrom string }
 		PortMappings []struct{ ContainerPort int }
 	}
-	td := m.OfType("aws:ecs/taskDefinition:TaskDefinition")[0]
+	td := m.OfType(awstest.ECSTaskDefinition)[0]
 	if err := td.JSON("containerDefinitions", &defs); err != nil {
 		t.Fatal(err)
 	}
@@ -168,12 +163,12 @@ func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
 	if !strings.HasPrefix(r.url, "https://") {
 		t.Errorf("Url = %q, want https", r.url)
 	}
-	albSG, _ := m.Find(sgType, "api-alb")
-	apiSG, _ := m.Find(sgType, "api")
+	albSG, _ := m.Find(awstest.EC2SecurityGroup, "api-alb")
+	apiSG, _ := m.Find(awstest.EC2SecurityGroup, "api")
 	checkSecurityGroups(t, m, albSG, apiSG, []float64{80, 443}, 9000)
 
-	https, _ := m.Find(listenerType, "api-https")
-	http, _ := m.Find(listenerType, "api-http")
+	https, _ := m.Find(awstest.LBListener, "api-https")
+	http, _ := m.Find(awstest.LBListener, "api-http")
 	if https.String("certificateArn") != certArn || https.String("protocol") != "HTTPS" || https.String("defaultActions.0.type") != "forward" {
 		t.Errorf("HTTPS listener = %v", https.Inputs)
 	}
@@ -181,7 +176,7 @@ func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
 		http.String("defaultActions.0.redirect.port") != "443" {
 		t.Errorf("HTTP listener = %v, want a redirect to HTTPS", http.Inputs)
 	}
-	tbl := m.OfType(tableType)[0]
+	tbl := m.OfType(awstest.DynamoDBTable)[0]
 	if !tbl.Bool("pointInTimeRecovery.enabled") || !tbl.Bool("deletionProtectionEnabled") {
 		t.Errorf("table = %v, want PITR and deletion protection", tbl.Inputs)
 	}
@@ -189,7 +184,7 @@ func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
 	var defs []struct {
 		Secrets []struct{ Name, ValueFrom string }
 	}
-	if err := m.OfType("aws:ecs/taskDefinition:TaskDefinition")[0].JSON("containerDefinitions", &defs); err != nil {
+	if err := m.OfType(awstest.ECSTaskDefinition)[0].JSON("containerDefinitions", &defs); err != nil {
 		t.Fatal(err)
 	}
 	if len(defs[0].Secrets) != 1 || defs[0].Secrets[0].Name != "LINECOOK_API_KEY" || defs[0].Secrets[0].ValueFrom != secretArn {
@@ -215,7 +210,7 @@ func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Re
 		}
 	}
 	var albPorts []float64
-	for _, r := range m.OfType(ingressType) {
+	for _, r := range m.OfType(awstest.VPCSecurityGroupIngressRule) {
 		switch r.String("securityGroupId") {
 		case albSG.ID():
 			if r.String("cidrIpv4") != "0.0.0.0/0" || r.Number("fromPort") != r.Number("toPort") {
@@ -235,7 +230,7 @@ func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Re
 	if !slices.Equal(albPorts, listenPorts) {
 		t.Errorf("ALB listens on %v, want %v", albPorts, listenPorts)
 	}
-	for _, r := range m.OfType(egressType) {
+	for _, r := range m.OfType(awstest.VPCSecurityGroupEgressRule) {
 		if r.String("securityGroupId") == albSG.ID() &&
 			(r.String("referencedSecurityGroupId") != apiSG.ID() || r.Number("fromPort") != port) {
 			t.Errorf("ALB egress %v, want only the API SG on %v", r.Inputs, port)

@@ -10,13 +10,6 @@ import (
 	"github.com/linecook/linecook/components/queue"
 )
 
-const (
-	sqsQueue  = "aws:sqs/queue:Queue"
-	alarmType = "aws:cloudwatch/metricAlarm:MetricAlarm"
-	topicType = "aws:sns/topic:Topic"
-	subType   = "aws:sns/topicSubscription:TopicSubscription"
-)
-
 func TestQueueWithDLQ(t *testing.T) {
 	var urls []string
 	m, err := awstest.Run(func(ctx *pulumi.Context) error {
@@ -41,11 +34,11 @@ func TestQueueWithDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	main, ok := m.Find(sqsQueue, "grill")
+	main, ok := m.Find(awstest.SQSQueue, "grill")
 	if !ok {
 		t.Fatal("no main queue named grill")
 	}
-	dlq, ok := m.Find(sqsQueue, "grill-dlq")
+	dlq, ok := m.Find(awstest.SQSQueue, "grill-dlq")
 	if !ok {
 		t.Fatal("no DLQ named grill-dlq")
 	}
@@ -83,7 +76,7 @@ func TestQueueWithDLQ(t *testing.T) {
 		t.Errorf("redrive policy = %+v, want the DLQ's ARN %v and maxReceiveCount 5", redrive, dlq.Outputs["arn"])
 	}
 
-	allows := m.OfType("aws:sqs/redriveAllowPolicy:RedriveAllowPolicy")
+	allows := m.OfType(awstest.SQSRedriveAllowPolicy)
 	if len(allows) != 1 {
 		t.Fatalf("%d redrive-allow policies, want 1", len(allows))
 	}
@@ -99,13 +92,13 @@ func TestQueueWithDLQ(t *testing.T) {
 		t.Errorf("redrive-allow on %s = %+v, want byQueue from %v only", allows[0].String("queueUrl"), allow, main.Outputs["arn"])
 	}
 
-	topics := m.OfType(topicType)
+	topics := m.OfType(awstest.SNSTopic)
 	if len(topics) != 1 {
 		t.Fatalf("%d topics, want the one the component creates", len(topics))
 	}
 	topicArn := topics[0].Outputs["arn"]
 	alarms := map[string]awstest.Resource{}
-	for _, a := range m.OfType(alarmType) {
+	for _, a := range m.OfType(awstest.CloudWatchMetricAlarm) {
 		alarms[a.String("metricName")] = a
 		if acts := a.Strings("alarmActions"); len(acts) != 1 || acts[0] != topicArn {
 			t.Errorf("alarm %s actions = %v, want [%v]", a.Name, acts, topicArn)
@@ -124,7 +117,7 @@ func TestQueueWithDLQ(t *testing.T) {
 		t.Errorf("age alarm = %v, want over 30 s on the main queue", age.Inputs)
 	}
 
-	subs := m.OfType(subType)
+	subs := m.OfType(awstest.SNSTopicSubscription)
 	if len(subs) != 1 || subs[0].String("endpoint") != "oncall@example.com" || subs[0].String("protocol") != "email" ||
 		subs[0].String("topic") != topicArn {
 		t.Errorf("subscriptions = %v, want one email subscription to the topic", subs)
@@ -158,15 +151,15 @@ func TestQueueUsesAGivenTopicAndDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(m.OfType(topicType)) + len(m.OfType(subType)); n != 0 {
+	if n := len(m.OfType(awstest.SNSTopic)) + len(m.OfType(awstest.SNSTopicSubscription)); n != 0 {
 		t.Errorf("created %d topics/subscriptions, want none when a topic is given", n)
 	}
-	for _, a := range m.OfType(alarmType) {
+	for _, a := range m.OfType(awstest.CloudWatchMetricAlarm) {
 		if acts := a.Strings("alarmActions"); len(acts) != 1 || acts[0] != topic {
 			t.Errorf("alarm %s actions = %v, want the given topic", a.Name, acts)
 		}
 	}
-	main, _ := m.Find(sqsQueue, "fry")
+	main, _ := m.Find(awstest.SQSQueue, "fry")
 	var redrive struct{ MaxReceiveCount int }
 	if err := main.JSON("redrivePolicy", &redrive); err != nil {
 		t.Fatal(err)

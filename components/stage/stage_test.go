@@ -17,16 +17,6 @@ import (
 )
 
 const (
-	targetType  = "aws:appautoscaling/target:Target"
-	policyType  = "aws:appautoscaling/policy:Policy"
-	alarmType   = "aws:cloudwatch/metricAlarm:MetricAlarm"
-	serviceType = "aws:ecs/service:Service"
-	taskType    = "aws:ecs/taskDefinition:TaskDefinition"
-	sgType      = "aws:ec2/securityGroup:SecurityGroup"
-	roleType    = "aws:iam/role:Role"
-	rpType      = "aws:iam/rolePolicy:RolePolicy"
-	logType     = "aws:cloudwatch/logGroup:LogGroup"
-
 	image    = "123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook@sha256:feed"
 	queueArn = "arn:aws:sqs:us-east-1:123456789012:grill"
 	queueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/grill"
@@ -46,7 +36,7 @@ func stageFrom(t *testing.T, stageJSON, scalingJSON string) pipeline.Stage {
 	if scalingJSON != "" {
 		values["linecook:scaling"] = scalingJSON
 	}
-	cfg, err := pipeline.Parse(values, pipeline.Options{Workers: pipeline.BurgerStages})
+	cfg, err := pipeline.Parse(values, pipeline.Options{})
 	if err != nil {
 		t.Fatalf("parse stage: %v", err)
 	}
@@ -118,15 +108,15 @@ func TestScalingResourcesPerPolicy(t *testing.T) {
 				t.Fatal(err)
 			}
 			var names []string
-			for _, p := range m.OfType(policyType) {
+			for _, p := range m.OfType(awstest.AppAutoScalingPolicy) {
 				names = append(names, p.Name)
 			}
 			slices.Sort(names)
-			if len(m.OfType(targetType)) != tc.targets || len(m.OfType(alarmType)) != tc.alarms || !slices.Equal(names, tc.policies) {
+			if len(m.OfType(awstest.AppAutoScalingTarget)) != tc.targets || len(m.OfType(awstest.CloudWatchMetricAlarm)) != tc.alarms || !slices.Equal(names, tc.policies) {
 				t.Errorf("targets %d, alarms %d, policies %v; want %d, %d, %v",
-					len(m.OfType(targetType)), len(m.OfType(alarmType)), names, tc.targets, tc.alarms, tc.policies)
+					len(m.OfType(awstest.AppAutoScalingTarget)), len(m.OfType(awstest.CloudWatchMetricAlarm)), names, tc.targets, tc.alarms, tc.policies)
 			}
-			svc := one(t, m, serviceType)
+			svc := one(t, m, awstest.ECSService)
 			if got := svc.Number("desiredCount"); got != tc.desired {
 				t.Errorf("desiredCount = %v, want %v", got, tc.desired)
 			}
@@ -146,12 +136,12 @@ func TestScalingResourcesPerPolicy(t *testing.T) {
 
 func checkTarget(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
-	target := one(t, m, targetType)
+	target := one(t, m, awstest.AppAutoScalingTarget)
 	if target.String("resourceId") != "service/kitchen/grill" || target.String("scalableDimension") != "ecs:service:DesiredCount" ||
 		target.String("serviceNamespace") != "ecs" || target.Number("minCapacity") != float64(plan.Min) || target.Number("maxCapacity") != float64(plan.Max) {
 		t.Errorf("scalable target = %v, want service/kitchen/grill %d–%d", target.Inputs, plan.Min, plan.Max)
 	}
-	for _, p := range m.OfType(policyType) {
+	for _, p := range m.OfType(awstest.AppAutoScalingPolicy) {
 		if p.String("resourceId") != "service/kitchen/grill" {
 			t.Errorf("policy %s on %q", p.Name, p.String("resourceId"))
 		}
@@ -160,7 +150,7 @@ func checkTarget(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 
 func checkTargetTracking(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
-	p, ok := m.Find(policyType, "grill-backlog-per-task")
+	p, ok := m.Find(awstest.AppAutoScalingPolicy, "grill-backlog-per-task")
 	if !ok {
 		t.Fatal("no target tracking policy")
 	}
@@ -205,7 +195,7 @@ func checkTargetTracking(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 func checkStepPolicies(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
 	for _, sp := range plan.StepPolicies {
-		p, ok := m.Find(policyType, "grill-"+sp.Name)
+		p, ok := m.Find(awstest.AppAutoScalingPolicy, "grill-"+sp.Name)
 		if !ok {
 			t.Errorf("no step policy %s", sp.Name)
 			continue
@@ -229,7 +219,7 @@ func checkStepPolicies(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 			}
 		}
 
-		alarm, ok := m.Find(alarmType, "grill-"+sp.Name)
+		alarm, ok := m.Find(awstest.CloudWatchMetricAlarm, "grill-"+sp.Name)
 		if !ok {
 			t.Errorf("no alarm for %s", sp.Name)
 			continue
@@ -281,8 +271,8 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := one(t, m, serviceType)
-	sg := one(t, m, sgType)
+	svc := one(t, m, awstest.ECSService)
+	sg := one(t, m, awstest.EC2SecurityGroup)
 	net := "networkConfiguration."
 	if svc.Bool(net+"assignPublicIp") || !slices.Equal(svc.Strings(net+"subnets"), subnets) ||
 		!slices.Equal(svc.Strings(net+"securityGroups"), []string{sg.ID()}) {
@@ -305,11 +295,11 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 			t.Errorf("stage SG egress %v, want HTTPS only", e)
 		}
 	}
-	if n := len(m.OfType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")); n != 0 {
+	if n := len(m.OfType(awstest.VPCSecurityGroupIngressRule)); n != 0 {
 		t.Errorf("%d ingress rules, want none", n)
 	}
 
-	td := one(t, m, taskType)
+	td := one(t, m, awstest.ECSTaskDefinition)
 	var defs []struct {
 		Name, Image            string
 		Command                []string
@@ -336,7 +326,7 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 	if !maps.Equal(env, want) {
 		t.Errorf("environment = %v, want TaskEnv %v", env, want)
 	}
-	logs := one(t, m, logType)
+	logs := one(t, m, awstest.CloudWatchLogGroup)
 	if c.Image != image || !slices.Equal(c.Command, []string{"worker", "grill"}) || c.StopTimeout != 45 || !c.ReadonlyRootFilesystem ||
 		c.LogConfiguration.LogDriver != "awslogs" || c.LogConfiguration.Options["awslogs-group"] != logs.Outputs["name"] ||
 		c.LogConfiguration.Options["awslogs-region"] != awstest.Region {
@@ -396,7 +386,7 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 			}
 
 			exec := m.Grants(t, "grill-execution")
-			logs := one(t, m, logType)
+			logs := one(t, m, awstest.CloudWatchLogGroup)
 			wantExec := map[string][]string{
 				"ecr:GetAuthorizationToken":       {"*"},
 				"ecr:BatchCheckLayerAvailability": {"arn:aws:ecr:us-east-1:123456789012:repository/linecook"},
@@ -409,7 +399,7 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 				t.Errorf("execution role grants %v\nwant %v", exec, wantExec)
 			}
 
-			role, _ := m.Find(roleType, "grill-task")
+			role, _ := m.Find(awstest.IAMRole, "grill-task")
 			trust, err := iampolicy.Parse(role.String("assumeRolePolicy"))
 			if err != nil || len(trust.Statement) != 1 || trust.Statement[0].Principal["Service"] != "ecs-tasks.amazonaws.com" ||
 				trust.Statement[0].Condition["StringEquals"]["aws:SourceAccount"] != awstest.AccountID {
@@ -425,7 +415,7 @@ func TestSpotAndOwnImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := one(t, m, serviceType)
+	svc := one(t, m, awstest.ECSService)
 	if svc.String("launchType") != "" || svc.String("capacityProviderStrategies.0.capacityProvider") != "FARGATE_SPOT" {
 		t.Errorf("spot service launch = %q, strategies %v; want FARGATE_SPOT and no launch type", svc.String("launchType"), svc.Get("capacityProviderStrategies"))
 	}
@@ -434,7 +424,7 @@ func TestSpotAndOwnImage(t *testing.T) {
 		Command                []string
 		ReadonlyRootFilesystem bool
 	}
-	if err := one(t, m, taskType).JSON("containerDefinitions", &defs); err != nil {
+	if err := one(t, m, awstest.ECSTaskDefinition).JSON("containerDefinitions", &defs); err != nil {
 		t.Fatal(err)
 	}
 	if defs[0].Image != "ghcr.io/acme/thumbs:1.2" || defs[0].Command != nil || defs[0].ReadonlyRootFilesystem {

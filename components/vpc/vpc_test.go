@@ -13,16 +13,6 @@ import (
 	"github.com/linecook/linecook/components/vpc"
 )
 
-const (
-	subnetType   = "aws:ec2/subnet:Subnet"
-	natType      = "aws:ec2/natGateway:NatGateway"
-	eipType      = "aws:ec2/eip:Eip"
-	rtType       = "aws:ec2/routeTable:RouteTable"
-	rtaType      = "aws:ec2/routeTableAssociation:RouteTableAssociation"
-	endpointType = "aws:ec2/vpcEndpoint:VpcEndpoint"
-	sgType       = "aws:ec2/securityGroup:SecurityGroup"
-)
-
 type outputs struct {
 	vpcID, cidr     string
 	public, private []string
@@ -65,11 +55,11 @@ func TestNetworkShapes(t *testing.T) {
 		want map[string]int
 	}{
 		{"defaults: 2 AZs, one NAT", vpc.Args{}, map[string]int{
-			subnetType: 4, natType: 1, eipType: 1, rtType: 2, rtaType: 4, endpointType: 0, sgType: 0}},
+			awstest.EC2Subnet: 4, awstest.EC2NatGateway: 1, awstest.EC2Eip: 1, awstest.EC2RouteTable: 2, awstest.EC2RouteTableAssociation: 4, awstest.EC2VpcEndpoint: 0, awstest.EC2SecurityGroup: 0}},
 		{"3 AZs, NAT per AZ, endpoints", vpc.Args{AZs: 3, NAT: vpc.NATPerAZ, Endpoints: true}, map[string]int{
-			subnetType: 6, natType: 3, eipType: 3, rtType: 4, rtaType: 6, endpointType: 6, sgType: 1}},
+			awstest.EC2Subnet: 6, awstest.EC2NatGateway: 3, awstest.EC2Eip: 3, awstest.EC2RouteTable: 4, awstest.EC2RouteTableAssociation: 6, awstest.EC2VpcEndpoint: 6, awstest.EC2SecurityGroup: 1}},
 		{"no NAT, endpoints only", vpc.Args{NAT: vpc.NATNone, Endpoints: true, CIDR: "10.20.0.0/22"}, map[string]int{
-			subnetType: 4, natType: 0, eipType: 0, rtType: 2, rtaType: 4, endpointType: 6, sgType: 1}},
+			awstest.EC2Subnet: 4, awstest.EC2NatGateway: 0, awstest.EC2Eip: 0, awstest.EC2RouteTable: 2, awstest.EC2RouteTableAssociation: 4, awstest.EC2VpcEndpoint: 6, awstest.EC2SecurityGroup: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, out, err := run(t, &tc.args)
@@ -115,7 +105,7 @@ func checkSubnets(t *testing.T, m *awstest.Mocks, args vpc.Args, out outputs) {
 	base := netip.MustParsePrefix(cidr)
 	var blocks []netip.Prefix
 	azs := map[string][]string{}
-	for _, s := range m.OfType(subnetType) {
+	for _, s := range m.OfType(awstest.EC2Subnet) {
 		p := netip.MustParsePrefix(s.String("cidrBlock"))
 		if !base.Contains(p.Addr()) || p.Bits() <= base.Bits() {
 			t.Errorf("subnet %s %s is outside %s", s.Name, p, base)
@@ -148,7 +138,7 @@ func checkPrivateRoutes(t *testing.T, m *awstest.Mocks, args vpc.Args, out outpu
 	t.Helper()
 	for i, id := range out.private {
 		var rtID string
-		for _, a := range m.OfType(rtaType) {
+		for _, a := range m.OfType(awstest.EC2RouteTableAssociation) {
 			if a.String("subnetId") == id {
 				rtID = a.String("routeTableId")
 			}
@@ -182,7 +172,7 @@ func checkPrivateRoutes(t *testing.T, m *awstest.Mocks, args vpc.Args, out outpu
 
 func checkEndpoints(t *testing.T, m *awstest.Mocks, out outputs) {
 	t.Helper()
-	sgs := m.OfType(sgType)
+	sgs := m.OfType(awstest.EC2SecurityGroup)
 	if len(sgs) != 1 {
 		t.Fatalf("%d security groups, want the endpoints' one", len(sgs))
 	}
@@ -192,7 +182,7 @@ func checkEndpoints(t *testing.T, m *awstest.Mocks, out outputs) {
 		t.Errorf("endpoint SG ingress = %v, want 443 from %s only", in, out.cidr)
 	}
 	var names []string
-	for _, e := range m.OfType(endpointType) {
+	for _, e := range m.OfType(awstest.EC2VpcEndpoint) {
 		svc := strings.TrimPrefix(e.String("serviceName"), "com.amazonaws."+awstest.Region+".")
 		names = append(names, svc)
 		switch e.String("vpcEndpointType") {

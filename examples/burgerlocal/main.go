@@ -87,7 +87,7 @@ func run(ctx context.Context, dataDir, table, scale string, verbose bool) error 
 // setup creates the order table and every stage's queue and DLQ, and
 // returns a comment and a command line for the API and each worker.
 func setup(ctx context.Context, awsCfg aws.Config, table, scale, linecookd string) ([]string, error) {
-	cfg, err := pipeline.Parse(map[string]string{}, pipeline.Options{Workers: handlers.Names})
+	cfg, err := pipeline.Parse(map[string]string{}, handlers.Pipeline())
 	if err != nil {
 		return nil, err
 	}

@@ -13,17 +13,17 @@ func TestExampleDeploys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, ok := m.Find("aws:ecs/service:Service", "thumbnails")
+	svc, ok := m.Find(awstest.ECSService, "thumbnails")
 	if !ok {
 		t.Fatal("no thumbnails service")
 	}
 	if svc.Number("desiredCount") != 0 {
 		t.Errorf("desiredCount = %v, want 0: the stage scales from zero", svc.Number("desiredCount"))
 	}
-	if _, ok := m.Find("aws:appautoscaling/policy:Policy", "thumbnails-wake-up"); !ok {
+	if _, ok := m.Find(awstest.AppAutoScalingPolicy, "thumbnails-wake-up"); !ok {
 		t.Error("no wake-up policy for a min-0 stage")
 	}
-	td, _ := m.Find("aws:ecs/taskDefinition:TaskDefinition", "thumbnails")
+	td, _ := m.Find(awstest.ECSTaskDefinition, "thumbnails")
 	var defs []struct {
 		Image   string
 		Command []string

@@ -19,28 +19,13 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	stages "github.com/linecook/linecook/burger/handlers"
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/components/orderapi"
 	"github.com/linecook/linecook/components/queue"
 	"github.com/linecook/linecook/components/stage"
 	"github.com/linecook/linecook/components/vpc"
 	"github.com/linecook/linecook/pipeline"
-	"github.com/linecook/linecook/workers"
 )
-
-// Workers are the built-in workers a stage may name: those the linecook
-// image registers. Any other worker is a config error listing these (a
-// stage that brings its own image may name anything).
-var Workers = builtinWorkers()
-
-func builtinWorkers() []string {
-	reg := workers.NewRegistry()
-	// Registering with zero dependencies only lists names; nothing runs.
-	if err := stages.Register(reg, stages.Deps{}); err != nil {
-		panic("burger: the built-in workers do not register: " + err.Error())
-	}
-	return reg.Names()
-}
 
 // Program is the stack: `pulumi up` runs it through cmd/burger-stack.
 func Program(ctx *pulumi.Context) error {
@@ -61,7 +46,9 @@ func program(ctx *pulumi.Context) (*outputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pipeline.Parse(values, pipeline.Options{Workers: Workers})
+	// The burger application's workers and default stages: those the
+	// linecook image runs (cmd/linecookd registers the same handlers).
+	cfg, err := pipeline.Parse(values, handlers.Pipeline())
 	if err != nil {
 		return nil, err
 	}

@@ -10,30 +10,12 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/components/awstest"
 	"github.com/linecook/linecook/components/orderapi"
 	"github.com/linecook/linecook/components/queue"
 	"github.com/linecook/linecook/components/stage"
 	"github.com/linecook/linecook/pipeline"
-)
-
-const (
-	targetType   = "aws:appautoscaling/target:Target"
-	policyType   = "aws:appautoscaling/policy:Policy"
-	alarmType    = "aws:cloudwatch/metricAlarm:MetricAlarm"
-	serviceType  = "aws:ecs/service:Service"
-	taskType     = "aws:ecs/taskDefinition:TaskDefinition"
-	sgType       = "aws:ec2/securityGroup:SecurityGroup"
-	ingressType  = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-	rolePolicy   = "aws:iam/rolePolicy:RolePolicy"
-	roleType     = "aws:iam/role:Role"
-	sqsType      = "aws:sqs/queue:Queue"
-	subnetType   = "aws:ec2/subnet:Subnet"
-	imageType    = "awsx:ecr:Image"
-	repoType     = "aws:ecr/repository:Repository"
-	endpointType = "aws:ec2/vpcEndpoint:VpcEndpoint"
-	natType      = "aws:ec2/natGateway:NatGateway"
-	tableType    = "aws:dynamodb/table:Table"
 )
 
 var burgerStages = []string{"payment", "grill", "fry", "assemble"}
@@ -80,7 +62,7 @@ func scalingCounts(m *awstest.Mocks) map[string]int {
 	for _, name := range stagesOf(m) {
 		comp, _ := m.Find(stage.Type, name)
 		for typ, n := range m.CountsUnder(comp) {
-			if typ == targetType || typ == policyType || typ == alarmType {
+			if typ == awstest.AppAutoScalingTarget || typ == awstest.AppAutoScalingPolicy || typ == awstest.CloudWatchMetricAlarm {
 				out[typ] += n
 			}
 		}
@@ -119,7 +101,7 @@ func TestResourceGraphPerPolicy(t *testing.T) {
 			n := len(burgerStages)
 			got := scalingCounts(m)
 			want := map[string]int{}
-			for typ, c := range map[string]int{targetType: tc.targets, policyType: tc.policies, alarmType: tc.alarms} {
+			for typ, c := range map[string]int{awstest.AppAutoScalingTarget: tc.targets, awstest.AppAutoScalingPolicy: tc.policies, awstest.CloudWatchMetricAlarm: tc.alarms} {
 				if c > 0 {
 					want[typ] = c * n
 				}
@@ -131,7 +113,7 @@ func TestResourceGraphPerPolicy(t *testing.T) {
 				comp, _ := m.Find(stage.Type, name)
 				var types []string
 				for _, r := range m.Descendants(comp) {
-					if r.Type == policyType {
+					if r.Type == awstest.AppAutoScalingPolicy {
 						types = append(types, r.String("policyType"))
 					}
 				}
@@ -140,7 +122,7 @@ func TestResourceGraphPerPolicy(t *testing.T) {
 					t.Errorf("%s policies = %v, want %v", name, types, tc.policyTypes)
 				}
 			}
-			for _, svc := range m.OfType(serviceType) {
+			for _, svc := range m.OfType(awstest.ECSService) {
 				if svc.Name == "api" {
 					continue
 				}
@@ -152,9 +134,9 @@ func TestResourceGraphPerPolicy(t *testing.T) {
 
 			// Everything apart from scaling is the same under every policy.
 			rest := m.Counts()
-			rest[alarmType] -= got[alarmType]
-			delete(rest, targetType)
-			delete(rest, policyType)
+			rest[awstest.CloudWatchMetricAlarm] -= got[awstest.CloudWatchMetricAlarm]
+			delete(rest, awstest.AppAutoScalingTarget)
+			delete(rest, awstest.AppAutoScalingPolicy)
 			if baseline == nil {
 				baseline = rest
 			} else if !maps.Equal(rest, baseline) {
@@ -164,7 +146,7 @@ func TestResourceGraphPerPolicy(t *testing.T) {
 			for _, c := range m.Counts() {
 				total += c
 			}
-			t.Logf("%s: %d resources (%d scaling: %v)", tc.name, total, got[targetType]+got[policyType]+got[alarmType], got)
+			t.Logf("%s: %d resources (%d scaling: %v)", tc.name, total, got[awstest.AppAutoScalingTarget]+got[awstest.AppAutoScalingPolicy]+got[awstest.CloudWatchMetricAlarm], got)
 		})
 	}
 }
@@ -175,13 +157,13 @@ func TestStagesAreChainedWithExactPermissions(t *testing.T) {
 		t.Fatalf("queueUrls stages = %v, want %v", got, burgerStages)
 	}
 	arn := func(name string) string {
-		q, ok := m.Find(sqsType, name)
+		q, ok := m.Find(awstest.SQSQueue, name)
 		if !ok {
 			t.Fatalf("no queue %s", name)
 		}
 		return q.Outputs["arn"].(string)
 	}
-	table := m.OfType(tableType)[0]
+	table := m.OfType(awstest.DynamoDBTable)[0]
 	for i, name := range burgerStages {
 		grants := m.Grants(t, name+"-task")
 		wantSend := []string{arn(name + "-dlq")}
@@ -230,7 +212,7 @@ func TestNoWildcardOnQueuesOrTables(t *testing.T) {
 			known[a] = true
 		}
 	}
-	policies := m.OfType(rolePolicy)
+	policies := m.OfType(awstest.IAMRolePolicy)
 	if len(policies) != 2*(len(burgerStages)+1) {
 		t.Errorf("%d role policies, want an execution and a task policy per service", len(policies))
 	}
@@ -263,7 +245,7 @@ func TestNoWildcardOnQueuesOrTables(t *testing.T) {
 func TestNetworkIsPrivate(t *testing.T) {
 	m, _ := mustRun(t, map[string]string{"linecook:api": `{"certificateArn":"arn:aws:acm:us-east-1:123456789012:certificate/x"}`})
 	var private []string
-	for _, s := range m.OfType(subnetType) {
+	for _, s := range m.OfType(awstest.EC2Subnet) {
 		if strings.Contains(s.Name, "-private-") {
 			private = append(private, s.ID())
 		}
@@ -273,7 +255,7 @@ func TestNetworkIsPrivate(t *testing.T) {
 	}
 	// Resources register concurrently under the mocks: compare as sets.
 	slices.Sort(private)
-	for _, svc := range m.OfType(serviceType) {
+	for _, svc := range m.OfType(awstest.ECSService) {
 		subnets := slices.Sorted(slices.Values(svc.Strings("networkConfiguration.subnets")))
 		if svc.Bool("networkConfiguration.assignPublicIp") || !slices.Equal(subnets, private) {
 			t.Errorf("service %s network = %v, want private subnets %v without public IPs", svc.Name, svc.Get("networkConfiguration"), private)
@@ -281,7 +263,7 @@ func TestNetworkIsPrivate(t *testing.T) {
 	}
 
 	sgOwner := map[string]string{} // SG id → who owns it
-	for _, sg := range m.OfType(sgType) {
+	for _, sg := range m.OfType(awstest.EC2SecurityGroup) {
 		owner := "?"
 		for _, comp := range m.OfType(stage.Type) {
 			if sg.Parent == comp.URN {
@@ -297,7 +279,7 @@ func TestNetworkIsPrivate(t *testing.T) {
 		}
 	}
 	var albPorts []float64
-	for _, rule := range m.OfType(ingressType) {
+	for _, rule := range m.OfType(awstest.VPCSecurityGroupIngressRule) {
 		switch sgOwner[rule.String("securityGroupId")] {
 		case "stage":
 			t.Errorf("ingress rule %s on a stage SG", rule.Name)
@@ -320,45 +302,6 @@ func TestNetworkIsPrivate(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsRegisterNothing(t *testing.T) {
-	tests := []struct {
-		name   string
-		values map[string]string
-		want   []string
-	}{
-		{"unknown policy", map[string]string{"linecook:scaling": `{"policy":"stpe"}`},
-			[]string{"linecook:scaling.policy", `"stpe"`, "fixed, step, target-tracking"}},
-		{"min over max", map[string]string{"linecook:scaling": `{"min":5,"max":2}`},
-			[]string{"linecook:scaling.min", `"5"`, "max (2)"}},
-		{"negative min", map[string]string{"linecook:scaling": `{"min":-1}`},
-			[]string{"linecook:scaling.min", `"-1"`, "0 or more"}},
-		{"zero concurrency", map[string]string{"linecook:stages": `[{"name":"grill","worker":"grill","concurrency":0}]`},
-			[]string{"linecook:stages[0].concurrency", `"0"`, "1 or more"}},
-		{"unknown worker", map[string]string{"linecook:stages": `[{"name":"grill","worker":"grll"}]`},
-			[]string{"linecook:stages[0].worker", `"grll"`, "assemble, fry, grill, payment"}},
-		{"unknown key", map[string]string{"linecook:scalling": `{"policy":"step"}`},
-			[]string{"linecook:scalling", "unknown key", "linecook:scaling", "linecook:stages"}},
-		{"bad nat", map[string]string{"linecook:vpc": `{"nat":"two"}`},
-			[]string{"linecook:vpc.nat", `"two"`, "none, single, per-az"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m, _, err := runStack(t, tc.values)
-			if err == nil {
-				t.Fatal("the stack accepted bad config")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if rs := m.Resources(); len(rs) != 0 {
-				t.Errorf("%d resources registered before the config error (first: %s %s)", len(rs), rs[0].Type, rs[0].Name)
-			}
-		})
-	}
-}
-
 func TestStackFiles(t *testing.T) {
 	root := filepath.Join("..", "..")
 	for _, tc := range []struct {
@@ -367,35 +310,35 @@ func TestStackFiles(t *testing.T) {
 	}{
 		{"dev", func(t *testing.T, m *awstest.Mocks) {
 			counts := m.Counts()
-			if counts[natType] != 1 || counts[endpointType] != 0 || counts[subnetType] != 4 {
-				t.Errorf("dev network = %d NAT, %d endpoints, %d subnets; want 1, 0, 4", counts[natType], counts[endpointType], counts[subnetType])
+			if counts[awstest.EC2NatGateway] != 1 || counts[awstest.EC2VpcEndpoint] != 0 || counts[awstest.EC2Subnet] != 4 {
+				t.Errorf("dev network = %d NAT, %d endpoints, %d subnets; want 1, 0, 4", counts[awstest.EC2NatGateway], counts[awstest.EC2VpcEndpoint], counts[awstest.EC2Subnet])
 			}
-			api, _ := m.Find(serviceType, "api")
+			api, _ := m.Find(awstest.ECSService, "api")
 			if api.Number("desiredCount") != 1 {
 				t.Errorf("dev API desiredCount = %v, want 1", api.Number("desiredCount"))
 			}
-			if got := scalingCounts(m)[targetType]; got != 4 {
+			if got := scalingCounts(m)[awstest.AppAutoScalingTarget]; got != 4 {
 				t.Errorf("dev: %d scalable targets, want 4", got)
 			}
 		}},
 		{"prod", func(t *testing.T, m *awstest.Mocks) {
 			counts := m.Counts()
-			if counts[natType] != 3 || counts[endpointType] != 6 || counts[subnetType] != 6 {
-				t.Errorf("prod network = %d NAT, %d endpoints, %d subnets; want 3, 6, 6", counts[natType], counts[endpointType], counts[subnetType])
+			if counts[awstest.EC2NatGateway] != 3 || counts[awstest.EC2VpcEndpoint] != 6 || counts[awstest.EC2Subnet] != 6 {
+				t.Errorf("prod network = %d NAT, %d endpoints, %d subnets; want 3, 6, 6", counts[awstest.EC2NatGateway], counts[awstest.EC2VpcEndpoint], counts[awstest.EC2Subnet])
 			}
-			tbl := m.OfType(tableType)[0]
+			tbl := m.OfType(awstest.DynamoDBTable)[0]
 			if !tbl.Bool("pointInTimeRecovery.enabled") || !tbl.Bool("deletionProtectionEnabled") {
 				t.Errorf("prod table = %v, want PITR and deletion protection", tbl.Inputs)
 			}
-			fry, _ := m.Find(serviceType, "fry")
+			fry, _ := m.Find(awstest.ECSService, "fry")
 			if fry.String("capacityProviderStrategies.0.capacityProvider") != "FARGATE_SPOT" {
 				t.Errorf("prod fry = %v, want Fargate Spot", fry.Get("capacityProviderStrategies"))
 			}
-			pay, _ := m.Find(taskType, "payment")
+			pay, _ := m.Find(awstest.ECSTaskDefinition, "payment")
 			if pay.String("cpu") != "512" || pay.String("memory") != "1024" {
 				t.Errorf("prod payment task = %s/%s, want 512/1024", pay.String("cpu"), pay.String("memory"))
 			}
-			target, _ := m.Find(targetType, "grill")
+			target, _ := m.Find(awstest.AppAutoScalingTarget, "grill")
 			if target.Number("minCapacity") != 2 || target.Number("maxCapacity") != 50 {
 				t.Errorf("prod grill scaling = %v, want 2–50", target.Inputs)
 			}
@@ -406,13 +349,13 @@ func TestStackFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := pipeline.Parse(values, pipeline.Options{Workers: Workers}); err != nil {
+			if _, err := pipeline.Parse(values, handlers.Pipeline()); err != nil {
 				t.Fatalf("Pulumi.%s.yaml does not parse: %v", tc.stack, err)
 			}
 			m, _ := mustRun(t, values)
 			tc.check(t, m)
-			logs := m.OfType("aws:cloudwatch/logGroup:LogGroup")
-			want, _ := pipeline.Parse(values, pipeline.Options{Workers: Workers})
+			logs := m.OfType(awstest.CloudWatchLogGroup)
+			want, _ := pipeline.Parse(values, handlers.Pipeline())
 			for _, l := range logs {
 				if l.Number("retentionInDays") != float64(want.LogRetentionDays) {
 					t.Errorf("log group %s keeps %v days, want %d", l.Name, l.Number("retentionInDays"), want.LogRetentionDays)
@@ -443,9 +386,9 @@ func TestOutputs(t *testing.T) {
 func TestOneImageForEveryService(t *testing.T) {
 	t.Run("built from the repository", func(t *testing.T) {
 		m, _ := mustRun(t, nil)
-		images := m.OfType(imageType)
-		if len(images) != 1 || len(m.OfType(repoType)) != 1 {
-			t.Fatalf("%d images, %d repositories; want one of each", len(images), len(m.OfType(repoType)))
+		images := m.OfType(awstest.AWSXECRImage)
+		if len(images) != 1 || len(m.OfType(awstest.ECRRepository)) != 1 {
+			t.Fatalf("%d images, %d repositories; want one of each", len(images), len(m.OfType(awstest.ECRRepository)))
 		}
 		img := images[0]
 		root, _ := filepath.Abs(filepath.Join("..", ".."))
@@ -456,7 +399,7 @@ func TestOneImageForEveryService(t *testing.T) {
 			t.Errorf("build context is not the repository root: %v", err)
 		}
 		uri := img.Outputs["imageUri"].(string)
-		for _, td := range m.OfType(taskType) {
+		for _, td := range m.OfType(awstest.ECSTaskDefinition) {
 			if got := containerOf(t, td).Image; got != uri {
 				t.Errorf("%s runs %q, want the built image %q", td.Name, got, uri)
 			}
@@ -465,10 +408,10 @@ func TestOneImageForEveryService(t *testing.T) {
 	t.Run("prebuilt", func(t *testing.T) {
 		const uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook:v1.2.3"
 		m, _ := mustRun(t, map[string]string{"linecook:image": uri})
-		if n := len(m.OfType(imageType)) + len(m.OfType(repoType)); n != 0 {
+		if n := len(m.OfType(awstest.AWSXECRImage)) + len(m.OfType(awstest.ECRRepository)); n != 0 {
 			t.Errorf("built %d images/repositories despite linecook:image", n)
 		}
-		for _, td := range m.OfType(taskType) {
+		for _, td := range m.OfType(awstest.ECSTaskDefinition) {
 			if got := containerOf(t, td).Image; got != uri {
 				t.Errorf("%s runs %q, want %q", td.Name, got, uri)
 			}
@@ -478,7 +421,7 @@ func TestOneImageForEveryService(t *testing.T) {
 
 func TestDashboardShowsEveryStage(t *testing.T) {
 	m, _ := mustRun(t, nil)
-	dash := m.OfType("aws:cloudwatch/dashboard:Dashboard")
+	dash := m.OfType(awstest.CloudWatchDashboard)
 	if len(dash) != 1 {
 		t.Fatalf("%d dashboards", len(dash))
 	}
@@ -563,7 +506,7 @@ func containerOf(t *testing.T, td awstest.Resource) container {
 
 func envOf(t *testing.T, m *awstest.Mocks, name string) map[string]string {
 	t.Helper()
-	td, ok := m.Find(taskType, name)
+	td, ok := m.Find(awstest.ECSTaskDefinition, name)
 	if !ok {
 		t.Fatalf("no task definition %s", name)
 	}

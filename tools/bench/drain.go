@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
 	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
@@ -31,8 +32,8 @@ func (o DrainOptions) validate() error {
 		return fmt.Errorf("--drain-messages %d: must be at least 10", o.Messages)
 	case o.RawGoroutines < 1 || o.RawGoroutines > 256:
 		return fmt.Errorf("--drain-raw-goroutines %d: must be 1 to 256", o.RawGoroutines)
-	case o.Concurrency < 1 || o.Concurrency > consumer.MaxConcurrency:
-		return fmt.Errorf("--drain-concurrency %d: must be 1 to %d", o.Concurrency, consumer.MaxConcurrency)
+	case o.Concurrency < 1 || o.Concurrency > workers.MaxConcurrency:
+		return fmt.Errorf("--drain-concurrency %d: must be 1 to %d", o.Concurrency, workers.MaxConcurrency)
 	}
 	return nil
 }

@@ -127,13 +127,13 @@ func runPipeline(ctx context.Context, o Options) (*PipelineResult, error) {
 // count and the given concurrency.
 func pipelineConfig(p PipelineOptions) (pipeline.Config, error) {
 	var stages []string
-	for _, name := range pipeline.BurgerStages {
+	for _, name := range handlers.Names {
 		stages = append(stages, fmt.Sprintf(`{"name":%q,"worker":%q,"concurrency":%d}`, name, name, p.Concurrency))
 	}
 	return pipeline.Parse(map[string]string{
 		"linecook:stages":  "[" + strings.Join(stages, ",") + "]",
 		"linecook:scaling": fmt.Sprintf(`{"policy":"fixed","desired":%d}`, p.Workers),
-	}, pipeline.Options{Workers: handlers.Names})
+	}, handlers.Pipeline())
 }
 
 // throughput reads the accepted orders back and returns completions per

@@ -25,7 +25,6 @@ import (
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/tools/local"
 	"github.com/linecook/linecook/workers"
-	"github.com/linecook/linecook/workers/consumer"
 	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
 
@@ -48,8 +47,8 @@ type StageOptions struct {
 
 func (o StageOptions) validate() error {
 	switch {
-	case o.Concurrency < 1 || o.Concurrency > consumer.MaxConcurrency:
-		return fmt.Errorf("--stage-concurrency %d: must be 1 to %d", o.Concurrency, consumer.MaxConcurrency)
+	case o.Concurrency < 1 || o.Concurrency > workers.MaxConcurrency:
+		return fmt.Errorf("--stage-concurrency %d: must be 1 to %d", o.Concurrency, workers.MaxConcurrency)
 	case o.Work <= 0 || o.Work > time.Minute:
 		return fmt.Errorf("--stage-work %s: must be more than 0 and at most 1m", o.Work)
 	case o.Window < 2*time.Second || o.Window < 2*o.Work:
@@ -349,7 +348,7 @@ func stageEnv(o StageOptions, q consumertest.Queues, table string) (map[string]s
 		"linecook:stages": fmt.Sprintf(`[{"name":"payment","worker":"payment","concurrency":%d,"processingTime":"%s"}]`,
 			o.Concurrency, o.Work),
 		"linecook:scaling": `{"policy":"fixed","desired":1}`,
-	}, pipeline.Options{Workers: handlers.Names})
+	}, handlers.Pipeline())
 	if err != nil {
 		return nil, err
 	}

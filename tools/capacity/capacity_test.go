@@ -11,6 +11,7 @@ import (
 
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
+	"github.com/linecook/linecook/workers"
 )
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
@@ -125,7 +126,7 @@ func TestSnippetParsesAsStackConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.plan.yaml"), []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pipeline.StackConfig(dir, "plan", pipeline.Options{Workers: []string{"payment"}})
+	cfg, err := pipeline.StackConfig(dir, "plan", pipeline.Options{Workers: map[string]workers.Defaults{"payment": {}}})
 	if err != nil {
 		t.Fatalf("snippet does not parse: %v\n%s", err, doc)
 	}

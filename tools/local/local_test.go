@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/burger/orders/dynamo"
 	"github.com/linecook/linecook/pipeline"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 // config parses stack config values as `pulumi up` would.
 func config(t *testing.T, values map[string]string) pipeline.Config {
 	t.Helper()
-	cfg, err := pipeline.Parse(values, pipeline.Options{})
+	cfg, err := pipeline.Parse(values, handlers.Pipeline())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestOrdersCompleteAndTheSummaryMatchesTheTable(t *testing.T) {
 			t.Errorf("order %s is %s, want completed", o.ID, o.Status)
 			continue
 		}
-		for _, st := range pipeline.BurgerStages {
+		for _, st := range handlers.Names {
 			if !o.Stages[st].Ended() {
 				t.Errorf("order %s: stage %s did not end: %+v", o.ID, st, o.Stages[st])
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/linecook/linecook/burger/api"
 	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
 )
 
@@ -18,21 +19,18 @@ import (
 // its limits: the parser must reject what the runtime would.
 func TestWhatTheStackAcceptsTheTasksAccept(t *testing.T) {
 	settings := map[string][]string{
-		"concurrency":       {"1", "200", fmt.Sprint(consumer.MaxConcurrency), fmt.Sprint(consumer.MaxConcurrency + 1), "20000"},
+		"concurrency":       {"1", "200", fmt.Sprint(workers.MaxConcurrency), fmt.Sprint(workers.MaxConcurrency + 1), "20000"},
 		"visibilityTimeout": {`"1s"`, `"30s"`, `"12h"`, `"43201s"`, `"1500ms"`},
 		"maxReceiveCount":   {"1", "1000", "1001"},
 		"stopTimeout":       {`"2s"`, `"3s"`, `"8s"`, `"10s"`, `"16s"`, `"30s"`, `"120s"`, `"121s"`},
 		"processingTime":    {`"1ms"`, `"3s"`, `"1h"`},
-	}
-	if pipeline.MaxConcurrency != consumer.MaxConcurrency {
-		t.Errorf("pipeline.MaxConcurrency = %d, consumer.MaxConcurrency = %d: want the same limit", pipeline.MaxConcurrency, consumer.MaxConcurrency)
 	}
 	tried, accepted := 0, 0
 	for field, values := range settings {
 		for _, v := range values {
 			tried++
 			raw := fmt.Sprintf(`[{"name":"pay","worker":"payment",%q:%s},{"name":"grill","worker":"grill"}]`, field, v)
-			cfg, err := pipeline.Parse(map[string]string{"linecook:stages": raw}, pipeline.Options{Workers: handlers.Names})
+			cfg, err := pipeline.Parse(map[string]string{"linecook:stages": raw}, handlers.Pipeline())
 			if err != nil {
 				continue // rejected up front: fine
 			}
@@ -64,7 +62,7 @@ func TestWhatTheStackAcceptsTheTasksAccept(t *testing.T) {
 	}
 	// The API task, at the limits of its own settings.
 	for _, port := range []string{"1024", "8080", "65535"} {
-		cfg, err := pipeline.Parse(map[string]string{"linecook:api": `{"port":` + port + `}`}, pipeline.Options{Workers: handlers.Names})
+		cfg, err := pipeline.Parse(map[string]string{"linecook:api": `{"port":` + port + `}`}, handlers.Pipeline())
 		if err != nil {
 			t.Errorf("api.port %s: %v", port, err)
 			continue

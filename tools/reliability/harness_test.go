@@ -102,7 +102,7 @@ func startPipeline(t *testing.T, s spec) *pipe {
 	if testing.Short() {
 		t.Skip("starts the whole pipeline as processes; skipped with -short")
 	}
-	cfg, err := pipeline.Parse(map[string]string{"linecook:stages": s.stages}, pipeline.Options{Workers: handlers.Names})
+	cfg, err := pipeline.Parse(map[string]string{"linecook:stages": s.stages}, handlers.Pipeline())
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}

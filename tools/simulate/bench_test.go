@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
 )
 
@@ -12,7 +13,7 @@ import (
 func BenchmarkDay(b *testing.B) {
 	for _, rate := range []float64{1, 60} {
 		b.Run(fmtRate(rate)+"/s", func(b *testing.B) {
-			cfg, err := pipeline.StackConfig("../..", "dev", pipeline.Options{})
+			cfg, err := pipeline.StackConfig("../..", "dev", handlers.Pipeline())
 			if err != nil {
 				b.Fatal(err)
 			}

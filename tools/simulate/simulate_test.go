@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
 )
@@ -174,7 +175,7 @@ func TestTargetTrackingFollowsAWSExample(t *testing.T) {
 }
 
 func TestRunsAreDeterministic(t *testing.T) {
-	cfg, err := pipeline.StackConfig("../..", "dev", pipeline.Options{})
+	cfg, err := pipeline.StackConfig("../..", "dev", handlers.Pipeline())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +393,7 @@ func TestWaitHistQuantiles(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	sale := FlashSale{BaseRate: 1, PeakRate: 60, At: time.Minute, Burst: 2 * time.Minute, Duration: 5 * time.Minute}
-	cfg, err := pipeline.StackConfig("../..", "dev", pipeline.Options{})
+	cfg, err := pipeline.StackConfig("../..", "dev", handlers.Pipeline())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +427,7 @@ func TestOutputs(t *testing.T) {
 
 func TestCharts(t *testing.T) {
 	sale := FlashSale{BaseRate: 1, PeakRate: 60, At: time.Minute, Burst: 2 * time.Minute, Duration: 5 * time.Minute}
-	cfg, err := pipeline.StackConfig("../..", "dev", pipeline.Options{})
+	cfg, err := pipeline.StackConfig("../..", "dev", handlers.Pipeline())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/linecook/linecook/workers"
 )
 
 // EnvPrefix is the prefix of every variable LoadConfig reads: the names
@@ -49,8 +50,7 @@ func LoadConfig() (Config, error) {
 
 // Limits of the settings.
 const (
-	MaxConcurrency = 10000
-	maxPollers     = 64
+	maxPollers = 64
 	// SQS's own limits on a visibility timeout.
 	maxVisibilityTimeout = 12 * time.Hour
 )
@@ -74,8 +74,8 @@ func (c Config) Validate() error {
 	if c.DLQURL != "" && c.DLQURL == c.QueueURL {
 		bad("DLQ_URL", c.DLQURL, "must differ from LINECOOK_QUEUE_URL")
 	}
-	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
-		bad("CONCURRENCY", fmt.Sprint(c.Concurrency), fmt.Sprintf("must be 1 to %d", MaxConcurrency))
+	if c.Concurrency < 1 || c.Concurrency > workers.MaxConcurrency {
+		bad("CONCURRENCY", fmt.Sprint(c.Concurrency), fmt.Sprintf("must be 1 to %d", workers.MaxConcurrency))
 	}
 	if c.VisibilityTimeout < time.Second || c.VisibilityTimeout > maxVisibilityTimeout || c.VisibilityTimeout%time.Second != 0 {
 		bad("VISIBILITY_TIMEOUT", c.VisibilityTimeout.String(), "must be whole seconds from 1s to 12h (SQS's range)")

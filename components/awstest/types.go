@@ -1,0 +1,37 @@
+package awstest
+
+// The type tokens of the AWS (and awsx) resources linecook's components
+// and stacks create, defined once for the mocks and the tests.
+const (
+	AWSXECRImage                = "awsx:ecr:Image"
+	AppAutoScalingPolicy        = "aws:appautoscaling/policy:Policy"
+	AppAutoScalingTarget        = "aws:appautoscaling/target:Target"
+	CloudWatchDashboard         = "aws:cloudwatch/dashboard:Dashboard"
+	CloudWatchLogGroup          = "aws:cloudwatch/logGroup:LogGroup"
+	CloudWatchMetricAlarm       = "aws:cloudwatch/metricAlarm:MetricAlarm"
+	DynamoDBTable               = "aws:dynamodb/table:Table"
+	EC2Eip                      = "aws:ec2/eip:Eip"
+	EC2InternetGateway          = "aws:ec2/internetGateway:InternetGateway"
+	EC2NatGateway               = "aws:ec2/natGateway:NatGateway"
+	EC2RouteTable               = "aws:ec2/routeTable:RouteTable"
+	EC2RouteTableAssociation    = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+	EC2SecurityGroup            = "aws:ec2/securityGroup:SecurityGroup"
+	EC2Subnet                   = "aws:ec2/subnet:Subnet"
+	EC2Vpc                      = "aws:ec2/vpc:Vpc"
+	EC2VpcEndpoint              = "aws:ec2/vpcEndpoint:VpcEndpoint"
+	ECRRepository               = "aws:ecr/repository:Repository"
+	ECSCluster                  = "aws:ecs/cluster:Cluster"
+	ECSService                  = "aws:ecs/service:Service"
+	ECSTaskDefinition           = "aws:ecs/taskDefinition:TaskDefinition"
+	IAMRole                     = "aws:iam/role:Role"
+	IAMRolePolicy               = "aws:iam/rolePolicy:RolePolicy"
+	LBListener                  = "aws:lb/listener:Listener"
+	LBLoadBalancer              = "aws:lb/loadBalancer:LoadBalancer"
+	LBTargetGroup               = "aws:lb/targetGroup:TargetGroup"
+	SNSTopic                    = "aws:sns/topic:Topic"
+	SNSTopicSubscription        = "aws:sns/topicSubscription:TopicSubscription"
+	SQSQueue                    = "aws:sqs/queue:Queue"
+	SQSRedriveAllowPolicy       = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
+	VPCSecurityGroupEgressRule  = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	VPCSecurityGroupIngressRule = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+)
