@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/mail"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,14 +55,6 @@ const (
 	// Minimum visibility timeout: SQS's own default.
 	minVisibilityTimeout = 30 * time.Second
 )
-
-var (
-	stageNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,23}$`)
-	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
-// CloudWatch Logs' accepted retention periods, in days.
-var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 type rawScaling struct {
 	Policy           *string   `json:"policy"`
@@ -260,14 +250,14 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	// enough that a crashed task's messages come back quickly.
 	st.VisibilityTimeout = max(minVisibilityTimeout, (4 * st.ProcessingTime).Round(time.Second))
 	setDuration(&st.VisibilityTimeout, rs.VisibilityTimeout)
-	if st.VisibilityTimeout < time.Second || st.VisibilityTimeout > 12*time.Hour || st.VisibilityTimeout%time.Second != 0 {
-		return Stage{}, &Error{Key: key + ".visibilityTimeout", Value: st.VisibilityTimeout.String(), Reason: "must be whole seconds from 1s to 12h (SQS's range)"}
+	if err := checkVisibilityTimeout(key+".visibilityTimeout", st.VisibilityTimeout); err != nil {
+		return Stage{}, err
 	}
 
 	st.MaxReceiveCount = DefaultMaxReceiveCount
 	setInt(&st.MaxReceiveCount, rs.MaxReceiveCount)
-	if st.MaxReceiveCount < 1 || st.MaxReceiveCount > 1000 {
-		return Stage{}, &Error{Key: key + ".maxReceiveCount", Value: strconv.Itoa(st.MaxReceiveCount), Reason: "must be 1 to 1000 (SQS's range)"}
+	if err := checkMaxReceiveCount(key+".maxReceiveCount", st.MaxReceiveCount); err != nil {
+		return Stage{}, err
 	}
 
 	st.CPU, st.Memory = DefaultCPU, DefaultMemory
@@ -282,8 +272,8 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 
 	st.StopTimeout = DefaultStopTimeout
 	setDuration(&st.StopTimeout, rs.StopTimeout)
-	if st.StopTimeout < 2*time.Second || st.StopTimeout > 120*time.Second || st.StopTimeout%time.Second != 0 {
-		return Stage{}, &Error{Key: key + ".stopTimeout", Value: st.StopTimeout.String(), Reason: "must be whole seconds from 2s to 120s (ECS's range)"}
+	if err := checkStopTimeout(key+".stopTimeout", st.StopTimeout); err != nil {
+		return Stage{}, err
 	}
 	// The worker must finish draining and flush its deletes before ECS's
 	// SIGKILL. After its drain timeout it may take up to 4 s more
@@ -478,72 +468,6 @@ func parseTable(get func(string) (string, bool)) (OrderTable, error) {
 		t.DeletionProtection = bool(*r.DeletionProtection)
 	}
 	return t, nil
-}
-
-// Fargate's valid memory (MiB) for each CPU size, as min, max and step.
-var fargateMemory = map[int][3]int{
-	256:   {512, 2048, 0}, // 512, 1024, 2048
-	512:   {1024, 4096, 1024},
-	1024:  {2048, 8192, 1024},
-	2048:  {4096, 16384, 1024},
-	4096:  {8192, 30720, 1024},
-	8192:  {16384, 61440, 4096},
-	16384: {32768, 122880, 8192},
-}
-
-func validateFargate(key string, cpu, memory int) error {
-	r, ok := fargateMemory[cpu]
-	if !ok {
-		return &Error{Key: key + ".cpu", Value: strconv.Itoa(cpu), Reason: "not a Fargate CPU size (valid: 256, 512, 1024, 2048, 4096, 8192, 16384)"}
-	}
-	valid := memory >= r[0] && memory <= r[1]
-	desc := fmt.Sprintf("%d to %d MiB in steps of %d", r[0], r[1], r[2])
-	if cpu == 256 {
-		valid = memory == 512 || memory == 1024 || memory == 2048
-		desc = "512, 1024 or 2048 MiB"
-	} else if valid {
-		valid = (memory-r[0])%r[2] == 0
-	}
-	if !valid {
-		return &Error{Key: key + ".memory", Value: strconv.Itoa(memory), Reason: fmt.Sprintf("Fargate with cpu %d takes %s", cpu, desc)}
-	}
-	return nil
-}
-
-// isEmail reports whether s is one bare email address with a domain, the
-// only form an SNS email subscription takes.
-func isEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return false
-	}
-	_, domain, _ := strings.Cut(s, "@")
-	return domain != "" && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
-}
-
-// imageRE is a container image reference, as Docker and ECS parse one:
-// [registry[:port]/]repository[:tag][@digest], the repository's path
-// components lowercase.
-var imageRE = func() *regexp.Regexp {
-	const (
-		alnum     = `[a-z0-9]+`
-		separator = `(?:[._]|__|-+)`
-		component = alnum + `(?:` + separator + alnum + `)*`
-		domainCmp = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
-		domain    = domainCmp + `(?:\.` + domainCmp + `)*(?::[0-9]+)?`
-		tag       = `[\w][\w.-]{0,127}`
-		digest    = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
-	)
-	return regexp.MustCompile(`^(?:` + domain + `/)?` + component + `(?:/` + component + `)*(?::` + tag + `)?(?:@` + digest + `)?$`)
-}()
-
-const imageReason = "not a container image reference, like 123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:1.2 or ghcr.io/org/worker@sha256:… (lowercase repository, optional :tag and @digest)"
-
-func isImage(s string) bool { return len(s) <= 512 && imageRE.MatchString(s) }
-
-func isARN(s, service string) bool {
-	parts := strings.SplitN(s, ":", 6)
-	return len(parts) == 6 && parts[0] == "arn" && strings.HasPrefix(parts[1], "aws") && parts[2] == service
 }
 
 func fieldError(key string, err error) error {

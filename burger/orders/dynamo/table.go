@@ -1,0 +1,56 @@
+// Table administration: the health check and creating the table locally.
+
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Ping reads a key that never exists: a cheap check that the table is
+// reachable and readable with the caller's permissions.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if _, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key("ping#")}); err != nil {
+		return fmt.Errorf("order table %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// EnsureTable creates the table if it does not exist, with the key and
+// billing the infrastructure gives it, and waits until it is active. It is
+// for local runs and tests; in AWS the stack owns the table.
+func (s *Store) EnsureTable(ctx context.Context) error {
+	_, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	var missing *types.ResourceNotFoundException
+	switch {
+	case err == nil:
+	case errors.As(err, &missing):
+		_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            &s.table,
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return fmt.Errorf("create table %s: %w", s.table, err)
+		}
+	default:
+		return fmt.Errorf("describe table %s: %w", s.table, err)
+	}
+	w := dynamodb.NewTableExistsWaiter(s.db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 50*time.Millisecond, time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &s.table}, time.Minute); err != nil {
+		return fmt.Errorf("table %s: %w", s.table, err)
+	}
+	return nil
+}

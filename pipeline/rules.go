@@ -1,0 +1,113 @@
+// AWS's rules for the values linecook deploys: what SQS, ECS, Fargate,
+// CloudWatch Logs, SNS and the container registries accept. The parser
+// (parse.go) decodes and defaults; these say what is valid.
+
+package pipeline
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	stageNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,23}$`)
+	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// CloudWatch Logs' accepted retention periods, in days.
+var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// Fargate's valid memory (MiB) for each CPU size, as min, max and step.
+var fargateMemory = map[int][3]int{
+	256:   {512, 2048, 0}, // 512, 1024, 2048
+	512:   {1024, 4096, 1024},
+	1024:  {2048, 8192, 1024},
+	2048:  {4096, 16384, 1024},
+	4096:  {8192, 30720, 1024},
+	8192:  {16384, 61440, 4096},
+	16384: {32768, 122880, 8192},
+}
+
+func validateFargate(key string, cpu, memory int) error {
+	r, ok := fargateMemory[cpu]
+	if !ok {
+		return &Error{Key: key + ".cpu", Value: strconv.Itoa(cpu), Reason: "not a Fargate CPU size (valid: 256, 512, 1024, 2048, 4096, 8192, 16384)"}
+	}
+	valid := memory >= r[0] && memory <= r[1]
+	desc := fmt.Sprintf("%d to %d MiB in steps of %d", r[0], r[1], r[2])
+	if cpu == 256 {
+		valid = memory == 512 || memory == 1024 || memory == 2048
+		desc = "512, 1024 or 2048 MiB"
+	} else if valid {
+		valid = (memory-r[0])%r[2] == 0
+	}
+	if !valid {
+		return &Error{Key: key + ".memory", Value: strconv.Itoa(memory), Reason: fmt.Sprintf("Fargate with cpu %d takes %s", cpu, desc)}
+	}
+	return nil
+}
+
+// isEmail reports whether s is one bare email address with a domain, the
+// only form an SNS email subscription takes.
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	return domain != "" && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
+// imageRE is a container image reference, as Docker and ECS parse one:
+// [registry[:port]/]repository[:tag][@digest], the repository's path
+// components lowercase.
+var imageRE = func() *regexp.Regexp {
+	const (
+		alnum     = `[a-z0-9]+`
+		separator = `(?:[._]|__|-+)`
+		component = alnum + `(?:` + separator + alnum + `)*`
+		domainCmp = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+		domain    = domainCmp + `(?:\.` + domainCmp + `)*(?::[0-9]+)?`
+		tag       = `[\w][\w.-]{0,127}`
+		digest    = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+	)
+	return regexp.MustCompile(`^(?:` + domain + `/)?` + component + `(?:/` + component + `)*(?::` + tag + `)?(?:@` + digest + `)?$`)
+}()
+
+const imageReason = "not a container image reference, like 123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:1.2 or ghcr.io/org/worker@sha256:… (lowercase repository, optional :tag and @digest)"
+
+func isImage(s string) bool { return len(s) <= 512 && imageRE.MatchString(s) }
+
+func isARN(s, service string) bool {
+	parts := strings.SplitN(s, ":", 6)
+	return len(parts) == 6 && parts[0] == "arn" && strings.HasPrefix(parts[1], "aws") && parts[2] == service
+}
+
+// checkVisibilityTimeout: SQS takes whole seconds from 1 s to 12 h.
+func checkVisibilityTimeout(key string, d time.Duration) error {
+	if d < time.Second || d > 12*time.Hour || d%time.Second != 0 {
+		return &Error{Key: key, Value: d.String(), Reason: "must be whole seconds from 1s to 12h (SQS's range)"}
+	}
+	return nil
+}
+
+// checkMaxReceiveCount: SQS's redrive policy takes 1 to 1000 receives.
+func checkMaxReceiveCount(key string, n int) error {
+	if n < 1 || n > 1000 {
+		return &Error{Key: key, Value: strconv.Itoa(n), Reason: "must be 1 to 1000 (SQS's range)"}
+	}
+	return nil
+}
+
+// checkStopTimeout: ECS's container stopTimeout on Fargate is whole
+// seconds from 2 s to 120 s.
+func checkStopTimeout(key string, d time.Duration) error {
+	if d < 2*time.Second || d > 120*time.Second || d%time.Second != 0 {
+		return &Error{Key: key, Value: d.String(), Reason: "must be whole seconds from 2s to 120s (ECS's range)"}
+	}
+	return nil
+}
