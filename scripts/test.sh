@@ -12,6 +12,8 @@ scripts/setup.sh
 
 echo "== go vet"
 go vet ./...
+echo "== layers"
+scripts/layers.sh
 # Compile every test binary first, in parallel (the first pulumi-aws
 # compile takes minutes), then run the packages one at a time: the
 # integration tests start real processes against real emulators and time
