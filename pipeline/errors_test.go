@@ -51,6 +51,9 @@ var badConfigs = []badConfig{
 	{"name missing", one("linecook:stages", `[{"worker":"fry"}]`), "linecook:stages[0].name", "", []string{"1–24 characters", "lowercase"}},
 	{"name uppercase", stageNamed("Fry"), "linecook:stages[0].name", "Fry", []string{"1–24 characters", "lowercase"}},
 	{"name too long", stageNamed(strings.Repeat("f", 25)), "linecook:stages[0].name", strings.Repeat("f", 25), []string{"1–24 characters"}},
+	{"name beginning sg-", stageNamed("sg-thumbs"), "linecook:stages[0].name", "sg-thumbs", []string{"sg-", "security group"}},
+	{"name ending -dlq", one("linecook:stages", `[{"name":"x","worker":"fry"},{"name":"x-dlq","worker":"fry"}]`), "linecook:stages[1].name", "x-dlq", []string{"-dlq", "collide"}},
+	{"name api", stageNamed("api"), "linecook:stages[0].name", "api", []string{"reserved", "order API"}},
 	{"name duplicate", one("linecook:stages", `[{"name":"a","worker":"fry"},{"name":"a","worker":"grill"}]`), "linecook:stages[1].name", "a", []string{"unique"}},
 	{"worker missing", one("linecook:stages", `[{"name":"fry"}]`), "linecook:stages[0].worker", "", []string{"assemble, fry, grill, payment", "image"}},
 	{"worker unknown", one("linecook:stages", `[{"name":"fry","worker":"fryer"}]`), "linecook:stages[0].worker", "fryer", []string{"assemble, fry, grill, payment"}},
@@ -75,7 +78,7 @@ var badConfigs = []badConfig{
 	{"spot not a boolean", stage(`"spot":"sometimes"`), "linecook:stages[0].spot", "sometimes", []string{"true or false"}},
 	{"stopTimeout too short", stage(`"stopTimeout":"1s"`), "linecook:stages[0].stopTimeout", "1s", []string{"2s to 120s"}},
 	{"stopTimeout too long", stage(`"stopTimeout":"5m"`), "linecook:stages[0].stopTimeout", "5m0s", []string{"2s to 120s"}},
-	{"env not strings", stage(`"env":{"DEBUG":1}`), "linecook:stages[0].env", "{\"DEBUG\":1}", []string{"object of strings"}},
+	{"env value a list", stage(`"env":{"DEBUG":[1]}`), "linecook:stages[0].env", `{"DEBUG":[1]}`, []string{"string, number or boolean", "[1]"}},
 	{"env bad name", stage(`"env":{"MY-VAR":"1"}`), "linecook:stages[0].env", "MY-VAR", []string{"environment variable name"}},
 	{"env reserved", stage(`"env":{"LINECOOK_QUEUE_URL":"x"}`), "linecook:stages[0].env", "LINECOOK_QUEUE_URL", []string{"reserved", "LINECOOK_STAGE"}},
 	{"stage scaling unknown field", stage(`"scaling":{"cooldown":30}`), "linecook:stages[0].scaling", "cooldown", []string{"unknown field", "scaleInCooldown"}},
@@ -103,6 +106,8 @@ var badConfigs = []badConfig{
 	{"scaleInCooldown not a duration", one("linecook:scaling", `{"scaleInCooldown":"later"}`), "linecook:scaling.scaleInCooldown", "later", []string{"duration"}},
 	{"targetValue negative", one("linecook:scaling", `{"targetValue":-5}`), "linecook:scaling.targetValue", "-5", []string{"more than 0"}},
 	{"targetValue not a number", one("linecook:scaling", `{"targetValue":"high"}`), "linecook:scaling.targetValue", "high", []string{"a number"}},
+	{"scaleInAfter over a day", one("linecook:scaling", `{"scaleInAfter":"25h"}`), "linecook:scaling.scaleInAfter", "25h0m0s", []string{"whole minutes from 1m to 24h"}},
+	{"scaleInAfter a fraction of a minute", one("linecook:scaling", `{"scaleInAfter":"90s"}`), "linecook:scaling.scaleInAfter", "1m30s", []string{"whole minutes"}},
 	{"scaleInAfter under a period", one("linecook:scaling", `{"policy":"step","scaleInAfter":"10s"}`), "linecook:scaling.scaleInAfter", "10s", []string{"1m0s metric period"}},
 
 	// linecook:vpc.*

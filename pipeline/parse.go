@@ -68,20 +68,20 @@ type rawScaling struct {
 }
 
 type rawStage struct {
-	Name              string            `json:"name"`
-	Worker            string            `json:"worker"`
-	Image             string            `json:"image"`
-	Concurrency       *Int              `json:"concurrency"`
-	ProcessingTime    *Duration         `json:"processingTime"`
-	Latency           *Duration         `json:"latency"`
-	VisibilityTimeout *Duration         `json:"visibilityTimeout"`
-	MaxReceiveCount   *Int              `json:"maxReceiveCount"`
-	CPU               *Int              `json:"cpu"`
-	Memory            *Int              `json:"memory"`
-	Spot              *Bool             `json:"spot"`
-	StopTimeout       *Duration         `json:"stopTimeout"`
-	Env               map[string]string `json:"env"`
-	Scaling           *rawScaling       `json:"scaling"`
+	Name              string              `json:"name"`
+	Worker            string              `json:"worker"`
+	Image             string              `json:"image"`
+	Concurrency       *Int                `json:"concurrency"`
+	ProcessingTime    *Duration           `json:"processingTime"`
+	Latency           *Duration           `json:"latency"`
+	VisibilityTimeout *Duration           `json:"visibilityTimeout"`
+	MaxReceiveCount   *Int                `json:"maxReceiveCount"`
+	CPU               *Int                `json:"cpu"`
+	Memory            *Int                `json:"memory"`
+	Spot              *Bool               `json:"spot"`
+	StopTimeout       *Duration           `json:"stopTimeout"`
+	Env               map[string]EnvValue `json:"env"`
+	Scaling           *rawScaling         `json:"scaling"`
 }
 
 type rawVPC struct {
@@ -208,9 +208,15 @@ func defaultStages(opts Options) []rawStage {
 }
 
 func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Stage, error) {
-	st := Stage{Name: rs.Name, Worker: rs.Worker, Image: rs.Image, Env: rs.Env}
-	if !stageNameRE.MatchString(rs.Name) {
-		return Stage{}, &Error{Key: key + ".name", Value: rs.Name, Reason: "stage names are 1–24 characters: a lowercase letter, then lowercase letters, digits or hyphens"}
+	st := Stage{Name: rs.Name, Worker: rs.Worker, Image: rs.Image}
+	if err := checkStageName(key+".name", rs.Name); err != nil {
+		return Stage{}, err
+	}
+	if len(rs.Env) > 0 {
+		st.Env = make(map[string]string, len(rs.Env))
+		for k, v := range rs.Env {
+			st.Env[k] = string(v)
+		}
 	}
 	switch {
 	case rs.Worker == "" && rs.Image == "":
@@ -335,7 +341,10 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 	case desired != nil:
 		s.Desired = int(*desired)
 	case s.Policy == policies.Fixed:
-		s.Desired = 1
+		// The most a scaled stage can be running: switching a stage from
+		// step or target tracking to fixed never cuts it, whatever
+		// autoscaling had set. Set desired for fewer.
+		s.Desired = s.Max
 	default:
 		s.Desired = s.Min
 	}

@@ -136,3 +136,56 @@ func TestStagesAreRequiredWithoutADefaultPipeline(t *testing.T) {
 		t.Errorf("empty stages without a default = %v, want an error that offers no default", err)
 	}
 }
+
+// TestValuesAsPulumiConfigSetStoresThem: `pulumi config set --path` stores
+// 3 as a number, true as a boolean and 1.5 as a string, so env values may
+// be numbers or booleans and durations numeric strings (seconds).
+func TestValuesAsPulumiConfigSetStoresThem(t *testing.T) {
+	cfg, err := Parse(map[string]string{"linecook:stages": `[{"name":"fry","worker":"fry",
+		"env":{"RETRIES":3,"RATIO":1.5,"DEBUG":true,"MODE":"fast"},
+		"processingTime":"1.5","latency":"90","stopTimeout":"20"}]`}, kitchen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := cfg.Stages[0]
+	for k, want := range map[string]string{"RETRIES": "3", "RATIO": "1.5", "DEBUG": "true", "MODE": "fast"} {
+		if st.Env[k] != want {
+			t.Errorf("env %s = %q, want %q", k, st.Env[k], want)
+		}
+	}
+	if st.ProcessingTime != 1500*time.Millisecond || st.Latency != 90*time.Second || st.StopTimeout != 20*time.Second {
+		t.Errorf("durations = %s, %s, %s; want 1.5s, 1m30s, 20s", st.ProcessingTime, st.Latency, st.StopTimeout)
+	}
+}
+
+// TestFixedWithoutDesiredKeepsMax: a stage switched to fixed without a
+// desired count runs max tasks, never fewer than autoscaling could have
+// been running; desired, when set, wins.
+func TestFixedWithoutDesiredKeepsMax(t *testing.T) {
+	for _, tc := range []struct {
+		scaling string
+		want    int
+	}{
+		{`{"policy":"fixed"}`, DefaultMax},
+		{`{"policy":"fixed","max":4}`, 4},
+		{`{"policy":"fixed","max":4,"desired":2}`, 2},
+		{`{"policy":"step","min":1,"max":4}`, 1},
+	} {
+		cfg, err := Parse(map[string]string{"linecook:scaling": tc.scaling}, kitchen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Stages[0].Scaling.Desired; got != tc.want {
+			t.Errorf("%s: desired = %d, want %d", tc.scaling, got, tc.want)
+		}
+	}
+}
+
+// TestScaleInAfterUpToADay: whole minutes up to 24 h are accepted.
+func TestScaleInAfterUpToADay(t *testing.T) {
+	for _, v := range []string{`"1m"`, `"24h"`, `"1h30m"`, `600`} {
+		if _, err := Parse(map[string]string{"linecook:scaling": `{"scaleInAfter":` + v + `}`}, kitchen); err != nil {
+			t.Errorf("scaleInAfter %s: %v", v, err)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,6 +109,29 @@ func checkMaxReceiveCount(key string, n int) error {
 func checkStopTimeout(key string, d time.Duration) error {
 	if d < 2*time.Second || d > 120*time.Second || d%time.Second != 0 {
 		return &Error{Key: key, Value: d.String(), Reason: "must be whole seconds from 2s to 120s (ECS's range)"}
+	}
+	return nil
+}
+
+// reservedStageNames are names a stage cannot take: the order API's
+// resources use them (its task-definition family, log group and roles are
+// named "api").
+var reservedStageNames = []string{"api"}
+
+// checkStageName: a stage's name becomes part of its resources' names, so
+// it must be one AWS accepts everywhere and collide with nothing else the
+// stack creates.
+func checkStageName(key, name string) error {
+	bad := func(reason string) error { return &Error{Key: key, Value: name, Reason: reason} }
+	switch {
+	case !stageNameRE.MatchString(name):
+		return bad("stage names are 1–24 characters: a lowercase letter, then lowercase letters, digits or hyphens")
+	case strings.HasPrefix(name, "sg-"):
+		return bad("must not begin with sg- (EC2 refuses security group names that do, and the stage's group is named after it)")
+	case strings.HasSuffix(name, "-dlq"):
+		return bad("must not end in -dlq (every stage's dead-letter queue is named <stage>-dlq: stage x and stage x-dlq would collide)")
+	case slices.Contains(reservedStageNames, name):
+		return bad("is reserved for the order API (" + name + " names its task-definition family, log group and roles): choose another")
 	}
 	return nil
 }

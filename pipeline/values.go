@@ -14,7 +14,8 @@ import (
 )
 
 // Duration is a config duration: a Go duration string ("3s", "1m30s") or a
-// number of seconds.
+// number of seconds, as a JSON number or a string holding one (`pulumi
+// config set --path` stores 90 as a number but 1.5 as a string).
 type Duration struct{ time.Duration }
 
 // maxSeconds is the longest duration a time.Duration holds, in seconds
@@ -35,6 +36,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("expected a duration such as \"3s\" or a number of seconds, got %s", b)
+	}
+	if n, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) {
+		if math.Abs(n) >= maxSeconds {
+			return fmt.Errorf("%s seconds is out of range (use a Go duration such as \"3s\" or \"1m30s\")", s)
+		}
+		d.Duration = time.Duration(n * float64(time.Second))
+		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
@@ -105,6 +113,31 @@ func (v *Bool) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return fmt.Errorf("expected true or false, got %s", b)
+}
+
+// EnvValue is an environment variable's value in config: a string, or a
+// number or boolean written as one (`pulumi config set --path` stores 3 as
+// a number and true as a boolean), kept as written.
+type EnvValue string
+
+// UnmarshalJSON accepts "x", 3, 1.5 or true.
+func (v *EnvValue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*v = EnvValue(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*v = EnvValue(n.String())
+		return nil
+	}
+	var x bool
+	if err := json.Unmarshal(b, &x); err == nil {
+		*v = EnvValue(strconv.FormatBool(x))
+		return nil
+	}
+	return fmt.Errorf("expected a string, number or boolean, got %s", b)
 }
 
 // decodeStrict decodes raw (a JSON document) into v, rejecting unknown

@@ -7,6 +7,10 @@ import "time"
 // tracking's own alarms are fixed at one-minute datapoints.
 const Period = time.Minute
 
+// MaxScaleInAfter is the longest scale-in wait: CloudWatch evaluates an
+// alarm over at most 86,400 s of periods.
+const MaxScaleInAfter = 24 * time.Hour
+
 // Metric is a signal a policy scales on. Each one can be rendered as
 // CloudWatch metric queries (for AWS) and evaluated on a Sample (for the
 // local runner and the simulator), so both sides compute the same number.

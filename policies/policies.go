@@ -109,8 +109,10 @@ func (s Settings) Validate() error {
 		return &FieldError{Field: "scaleInCooldown", Value: s.ScaleInCooldown.String(), Err: fmt.Errorf("must not be negative")}
 	case s.TargetValue < 0:
 		return &FieldError{Field: "targetValue", Value: fmt.Sprint(s.TargetValue), Err: fmt.Errorf("must be more than 0 (or unset to derive it)")}
-	case s.Policy != Fixed && s.ScaleInAfter < Period:
-		return &FieldError{Field: "scaleInAfter", Value: s.ScaleInAfter.String(), Err: fmt.Errorf("must be at least the %s metric period", Period)}
+	case s.Policy != Fixed && (s.ScaleInAfter < Period || s.ScaleInAfter > MaxScaleInAfter || s.ScaleInAfter%Period != 0):
+		// It becomes the scale-in alarm's evaluation periods: whole
+		// periods, and CloudWatch refuses period × periods over a day.
+		return &FieldError{Field: "scaleInAfter", Value: s.ScaleInAfter.String(), Err: fmt.Errorf("must be whole minutes from 1m to 24h (the scale-in alarm's %s metric periods; CloudWatch evaluates at most a day)", Period)}
 	}
 	return nil
 }

@@ -39,6 +39,9 @@ type Resource struct {
 	// and the id under "id".
 	Outputs       map[string]any
 	IgnoreChanges []string
+	// DependsOn are the URNs the engine would order this resource after:
+	// explicit dependencies and those its inputs carry.
+	DependsOn []string
 }
 
 // Mocks implements pulumi.MockResourceMonitor.
@@ -99,6 +102,16 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.URN = urn(rpc.GetParent(), args.TypeToken, args.Name)
+		deps := map[string]bool{}
+		for _, d := range rpc.GetDependencies() {
+			deps[d] = true
+		}
+		for _, pd := range rpc.GetPropertyDependencies() {
+			for _, d := range pd.GetUrns() {
+				deps[d] = true
+			}
+		}
+		r.DependsOn = slices.Sorted(maps.Keys(deps))
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)

@@ -199,11 +199,20 @@ func (v *Vpc) create(ctx *pulumi.Context, name string, a Args) error {
 	}
 
 	var public, private []*ec2.Subnet
+	// The public subnets' ids as exported carry their route-table
+	// associations as dependencies: a load balancer given them is created
+	// after its subnets can reach the internet gateway (AWS answers an
+	// internet-facing one InvalidSubnet before) and deleted before that
+	// route goes.
+	var publicIDs pulumi.StringArray
 	for i, az := range azs {
-		pub, err := subnet(ctx, fmt.Sprintf("%s-public-%d", name, i), vpc, az, Subnet(base, i), publicRT, parent)
+		pub, assoc, err := subnet(ctx, fmt.Sprintf("%s-public-%d", name, i), vpc, az, Subnet(base, i), publicRT, parent)
 		if err != nil {
 			return err
 		}
+		publicIDs = append(publicIDs, pulumi.All(pub.ID(), assoc.ID()).ApplyT(func(v []any) string {
+			return string(v[0].(pulumi.ID))
+		}).(pulumi.StringOutput))
 		priv, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-private-%d", name, i), &ec2.SubnetArgs{
 			VpcId: vpc.ID(), AvailabilityZone: pulumi.String(az), CidrBlock: pulumi.String(Subnet(base, 8+i).String()),
 			MapPublicIpOnLaunch: pulumi.Bool(false),
@@ -278,12 +287,12 @@ func (v *Vpc) create(ctx *pulumi.Context, name string, a Args) error {
 
 	v.VpcId = vpc.ID().ToStringOutput()
 	v.CidrBlock = vpc.CidrBlock
-	v.PublicSubnetIds = ids(public)
+	v.PublicSubnetIds = publicIDs.ToStringArrayOutput()
 	v.PrivateSubnetIds = ids(private)
 	return nil
 }
 
-func subnet(ctx *pulumi.Context, name string, vpc *ec2.Vpc, az string, cidr netip.Prefix, rt *ec2.RouteTable, parent pulumi.ResourceOrInvokeOption) (*ec2.Subnet, error) {
+func subnet(ctx *pulumi.Context, name string, vpc *ec2.Vpc, az string, cidr netip.Prefix, rt *ec2.RouteTable, parent pulumi.ResourceOrInvokeOption) (*ec2.Subnet, *ec2.RouteTableAssociation, error) {
 	s, err := ec2.NewSubnet(ctx, name, &ec2.SubnetArgs{
 		VpcId: vpc.ID(), AvailabilityZone: pulumi.String(az), CidrBlock: pulumi.String(cidr.String()),
 		// Only the load balancer lives here; nothing needs a public IP
@@ -292,14 +301,15 @@ func subnet(ctx *pulumi.Context, name string, vpc *ec2.Vpc, az string, cidr neti
 		Tags:                tags(name),
 	}, parent)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := ec2.NewRouteTableAssociation(ctx, name, &ec2.RouteTableAssociationArgs{
+	assoc, err := ec2.NewRouteTableAssociation(ctx, name, &ec2.RouteTableAssociationArgs{
 		SubnetId: s.ID(), RouteTableId: rt.ID(),
-	}, parent); err != nil {
-		return nil, err
+	}, parent)
+	if err != nil {
+		return nil, nil, err
 	}
-	return s, nil
+	return s, assoc, nil
 }
 
 func endpoints(ctx *pulumi.Context, name string, a Args, vpc *ec2.Vpc, private []*ec2.Subnet, rts []*ec2.RouteTable, parent pulumi.ResourceOrInvokeOption) error {

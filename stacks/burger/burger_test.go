@@ -516,3 +516,31 @@ func envOf(t *testing.T, m *awstest.Mocks, name string) map[string]string {
 	}
 	return env
 }
+
+// TestLoadBalancerWaitsForTheInternetRoute: AWS refuses an internet-facing
+// load balancer (InvalidSubnet) in subnets with no route to an internet
+// gateway, and a destroy that detaches the gateway first strands it. The
+// engine orders resources by the dependencies their inputs carry, so the
+// load balancer must depend on every public subnet's association with the
+// route table that holds the gateway route.
+func TestLoadBalancerWaitsForTheInternetRoute(t *testing.T) {
+	m, _ := mustRun(t, nil)
+	lbs := m.OfType(awstest.LBLoadBalancer)
+	if len(lbs) != 1 {
+		t.Fatalf("%d load balancers, want 1", len(lbs))
+	}
+	var public []string
+	for _, a := range m.OfType(awstest.EC2RouteTableAssociation) {
+		if strings.Contains(a.Name, "-public-") {
+			public = append(public, a.URN)
+		}
+	}
+	if len(public) < 2 {
+		t.Fatalf("%d public route table associations, want one per AZ", len(public))
+	}
+	for _, u := range public {
+		if !slices.Contains(lbs[0].DependsOn, u) {
+			t.Errorf("load balancer does not depend on %s (it depends on %v)", u, lbs[0].DependsOn)
+		}
+	}
+}
