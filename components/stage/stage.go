@@ -45,7 +45,10 @@ type Args struct {
 	// environment and no command.
 	Image pulumi.StringInput
 
-	// ClusterArn and ClusterName name the shared ECS cluster.
+	// ClusterArn and ClusterName name the shared ECS cluster. It must
+	// have Container Insights enabled: the scaling policies read its
+	// ECS/ContainerInsights RunningTaskCount, and without it scaling sees
+	// no tasks.
 	ClusterArn  pulumi.StringInput
 	ClusterName pulumi.StringInput
 
