@@ -354,7 +354,7 @@ func (s *Server) release(ctx context.Context, key, orderID string) {
 	if err := s.store.DeleteIdempotency(cctx, key, orderID); err != nil {
 		// The key stays claimed and unfinished: a retry after the
 		// window takes over, finding no order, and creates it.
-		s.log.WarnContext(ctx, "could not release an idempotency key", logkey.OrderID, orderID, logkey.Error, err)
+		s.log.WarnContext(ctx, "could not release an idempotency key", logkey.OrderID, orderID, logkey.TraceID, info(ctx).traceID, logkey.Error, err)
 	}
 }
 
@@ -367,7 +367,7 @@ func (s *Server) markDone(ctx context.Context, key string) {
 	if err := s.store.MarkIdempotencyDone(cctx, key); err != nil {
 		// The order is accepted and sent; only a retry with the key
 		// notices (409 within the window, a harmless resend after).
-		s.log.WarnContext(ctx, "could not mark an idempotency key done", logkey.Error, err)
+		s.log.WarnContext(ctx, "could not mark an idempotency key done", logkey.TraceID, info(ctx).traceID, logkey.Error, err)
 	}
 }
 
@@ -416,7 +416,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.inProgress(w, "a request with this Idempotency-Key failed; retry")
 		return
 	case errors.Is(err, orders.ErrNotFound):
-		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: creating its order", logkey.OrderID, o.ID)
+		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: creating its order", logkey.OrderID, o.ID, logkey.TraceID, o.TraceID)
 		s.accept(ctx, w, r, o, key)
 		return
 	case err != nil:
@@ -424,7 +424,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if existing.Status == orders.Accepted && len(existing.Stages) == 0 {
-		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: sending its order", logkey.OrderID, o.ID)
+		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: sending its order", logkey.OrderID, o.ID, logkey.TraceID, o.TraceID)
 		if err := s.send(ctx, existing); err != nil {
 			// Keep both the order and the key: the next retry
 			// tries again.

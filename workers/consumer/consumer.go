@@ -524,7 +524,7 @@ func (c *Consumer) release(d *delivery, why string) {
 	c.released.Add(1)
 	if err != nil {
 		c.log.Warn("returning a message to the queue failed; it reappears when its visibility timeout ends",
-			logkey.MessageID, d.msg.ID, logkey.Why, why, logkey.Error, err.Error())
+			logkey.MessageID, d.msg.ID, logkey.TraceID, d.msg.TraceID, logkey.Why, why, logkey.Error, err.Error())
 	}
 }
 
