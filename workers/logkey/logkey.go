@@ -2,7 +2,10 @@
 // logs: the order API, the worker runtime, its middleware and the burger
 // handlers. Following one order through the logs then takes one query on
 // one key (trace_id) across the API's and the stages' log groups, and a
-// concept has one key wherever it is logged.
+// concept has one key wherever it is logged. docs/workers.md ("Log keys")
+// lists every key with its meaning; a test here fails on a key used by
+// linecookd's code that is not one of these constants, and on a
+// documented list that differs from them.
 //
 // It is a package of its own, importing nothing, so that every package
 // that logs can import it: the runtime (workers/consumer), the contract
