@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"time"
+
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // PanicError is the error Recover turns a handler's panic into. The
@@ -79,7 +81,7 @@ func Observe(fn func(ctx context.Context, msg Message, took time.Duration, err e
 }
 
 // Logging logs every message's outcome with its stage, id, trace id,
-// receive count and duration: successes at debug level, failures at warn
+// receive count and duration_ms (the keys of package logkey): successes at debug level, failures at warn
 // (with the stack for a *PanicError). Put it outside Recover to log panics.
 func Logging(log *slog.Logger) Middleware {
 	return Observe(func(ctx context.Context, msg Message, took time.Duration, err error) {
@@ -91,19 +93,21 @@ func Logging(log *slog.Logger) Middleware {
 			return
 		}
 		attrs := []slog.Attr{
-			slog.String("stage", msg.Stage),
-			slog.String("message_id", msg.ID),
-			slog.String("trace_id", msg.TraceID),
-			slog.Int("receive_count", msg.ReceiveCount),
-			slog.Duration("duration", took),
+			slog.String(logkey.Stage, msg.Stage),
+			slog.String(logkey.MessageID, msg.ID),
+			slog.String(logkey.TraceID, msg.TraceID),
+			slog.Int(logkey.ReceiveCount, msg.ReceiveCount),
+			// In milliseconds, as the runtime logs it, so one query
+			// compares both.
+			slog.Float64(logkey.DurationMS, float64(took.Microseconds())/1000),
 		}
 		if err == nil {
 			log.LogAttrs(ctx, level, "message handled", attrs...)
 			return
 		}
-		attrs = append(attrs, slog.String("error", err.Error()), slog.Bool("permanent", IsPermanent(err)))
+		attrs = append(attrs, slog.String(logkey.Error, err.Error()), slog.Bool(logkey.Permanent, IsPermanent(err)))
 		if p := (*PanicError)(nil); errors.As(err, &p) {
-			attrs = append(attrs, slog.String("stack", string(p.Stack)))
+			attrs = append(attrs, slog.String(logkey.Stack, string(p.Stack)))
 		}
 		log.LogAttrs(ctx, level, "message failed", attrs...)
 	})

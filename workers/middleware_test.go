@@ -143,8 +143,8 @@ func TestLoggingLogsOutcomesWithMessageFields(t *testing.T) {
 		if l["level"] != w.level || l["message_id"] != w.id || l["trace_id"] != w.trace || l["stage"] != "grill" || l["receive_count"] != 2.0 {
 			t.Errorf("line %d = %v, want level %s, id %s, trace %s, stage grill, receive_count 2", i, l, w.level, w.id, w.trace)
 		}
-		if _, ok := l["duration"]; !ok {
-			t.Errorf("line %d has no duration: %v", i, l)
+		if _, ok := l["duration_ms"].(float64); !ok {
+			t.Errorf("line %d has no duration_ms in milliseconds: %v", i, l)
 		}
 	}
 	if s, _ := lines[1]["stack"].(string); !strings.Contains(s, "middleware_test.go") {

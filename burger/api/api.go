@@ -53,6 +53,7 @@ import (
 
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/workers"
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // Store is what the API needs of the order store (orders/dynamo.Store).
@@ -181,7 +182,7 @@ func writeError(w http.ResponseWriter, status int, e *apiError) {
 // unavailable answers 503 for a dependency that failed, logging why; the
 // client learns only what failed and when to retry.
 func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
-	s.log.ErrorContext(r.Context(), what+" unavailable", "err", err, "trace", info(r.Context()).traceID)
+	s.log.ErrorContext(r.Context(), what+" unavailable", logkey.Error, err, logkey.TraceID, info(r.Context()).traceID)
 	w.Header().Set("Retry-After", retryAfter)
 	writeError(w, http.StatusServiceUnavailable, &apiError{Message: what + " is unavailable; retry after " + retryAfter + " s"})
 }
@@ -334,11 +335,11 @@ func (s *Server) compensate(ctx context.Context, o orders.Order, key string) {
 		// (its answer was what timed out): a stage has the order, which
 		// will complete although this client is told 503.
 		s.log.WarnContext(ctx, "an order whose send reported an error was delivered anyway; it will complete",
-			"order", o.ID, "trace", o.TraceID, "idempotencyKey", key != "")
+			logkey.OrderID, o.ID, logkey.TraceID, o.TraceID, logkey.IdempotencyKey, key != "")
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "could not withdraw an order that was never sent; it stays accepted and unprocessed",
-			"order", o.ID, "trace", o.TraceID, "idempotencyKey", key != "", "err", err)
+			logkey.OrderID, o.ID, logkey.TraceID, o.TraceID, logkey.IdempotencyKey, key != "", logkey.Error, err)
 		return
 	}
 	s.release(ctx, key, o.ID)
@@ -353,7 +354,7 @@ func (s *Server) release(ctx context.Context, key, orderID string) {
 	if err := s.store.DeleteIdempotency(cctx, key, orderID); err != nil {
 		// The key stays claimed and unfinished: a retry after the
 		// window takes over, finding no order, and creates it.
-		s.log.WarnContext(ctx, "could not release an idempotency key", "order", orderID, "err", err)
+		s.log.WarnContext(ctx, "could not release an idempotency key", logkey.OrderID, orderID, logkey.TraceID, info(ctx).traceID, logkey.Error, err)
 	}
 }
 
@@ -366,7 +367,7 @@ func (s *Server) markDone(ctx context.Context, key string) {
 	if err := s.store.MarkIdempotencyDone(cctx, key); err != nil {
 		// The order is accepted and sent; only a retry with the key
 		// notices (409 within the window, a harmless resend after).
-		s.log.WarnContext(ctx, "could not mark an idempotency key done", "err", err)
+		s.log.WarnContext(ctx, "could not mark an idempotency key done", logkey.TraceID, info(ctx).traceID, logkey.Error, err)
 	}
 }
 
@@ -415,7 +416,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.inProgress(w, "a request with this Idempotency-Key failed; retry")
 		return
 	case errors.Is(err, orders.ErrNotFound):
-		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: creating its order", "order", o.ID)
+		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: creating its order", logkey.OrderID, o.ID, logkey.TraceID, o.TraceID)
 		s.accept(ctx, w, r, o, key)
 		return
 	case err != nil:
@@ -423,7 +424,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if existing.Status == orders.Accepted && len(existing.Stages) == 0 {
-		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: sending its order", "order", o.ID)
+		s.log.InfoContext(ctx, "taking over an unfinished idempotent request: sending its order", logkey.OrderID, o.ID, logkey.TraceID, o.TraceID)
 		if err := s.send(ctx, existing); err != nil {
 			// Keep both the order and the key: the next retry
 			// tries again.
@@ -558,7 +559,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(v), "path", r.URL.Path)
+				s.log.ErrorContext(r.Context(), "panic serving request", logkey.Panic, fmt.Sprint(v), logkey.Path, r.URL.Path)
 				writeError(w, http.StatusInternalServerError, &apiError{Message: "internal error"})
 			}
 		}()

@@ -199,8 +199,9 @@ func TestAcceptedOrderIsStoredAndQueuedWithItsTrace(t *testing.T) {
 	if !ok || aws.ToString(attr.StringValue) != trace || aws.ToString(attr.DataType) != "String" {
 		t.Errorf("message attribute %s = %+v, want String %s", workers.TraceIDAttribute, attr, trace)
 	}
-	if !strings.Contains(f.log.String(), `"trace":"`+trace+`"`) {
-		t.Errorf("access log does not name the trace id %s:\n%s", trace, f.log)
+	// The keys the workers' lines of the order use too (package logkey).
+	if !strings.Contains(f.log.String(), `"trace_id":"`+trace+`"`) || !strings.Contains(f.log.String(), `"order_id":"`+id+`"`) {
+		t.Errorf("access log does not name the trace id %s and the order id %s:\n%s", trace, id, f.log)
 	}
 }
 

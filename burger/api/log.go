@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // requestInfo is what handlers tell the access log about a request they
@@ -63,15 +65,15 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			rec.status = 499
 		}
 		attrs := []any{
-			"method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
-			"durationMs", float64(time.Since(start).Microseconds()) / 1000,
-			"client", client(r),
+			logkey.Method, r.Method, logkey.Path, r.URL.Path, logkey.Status, rec.status, logkey.Bytes, rec.bytes,
+			logkey.DurationMS, float64(time.Since(start).Microseconds()) / 1000,
+			logkey.Client, client(r),
 		}
 		if ri.traceID != "" {
-			attrs = append(attrs, "trace", ri.traceID)
+			attrs = append(attrs, logkey.TraceID, ri.traceID)
 		}
 		if ri.orderID != "" {
-			attrs = append(attrs, "order", ri.orderID)
+			attrs = append(attrs, logkey.OrderID, ri.orderID)
 		}
 		if r.URL.Path == "/healthz" && rec.status == http.StatusOK {
 			// The load balancer asks every few seconds; keep it out of

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // Run listens on the configured port and serves until ctx ends, then shuts
@@ -44,13 +46,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("order API listening", "addr", ln.Addr().String(), "apiKey", s.cfg.APIKey != "")
+	s.log.Info("order API listening", logkey.Addr, ln.Addr().String(), logkey.APIKey, s.cfg.APIKey != "")
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down: finishing in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
+	s.log.Info("shutting down: finishing in-flight requests", logkey.DrainTimeout, s.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

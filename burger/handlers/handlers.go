@@ -25,6 +25,7 @@ import (
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // The worker names Register uses, in pipeline order.
@@ -211,7 +212,7 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 	if name == "" {
 		name = s.worker
 	}
-	log := s.deps.Log.With("stage", name, "order", m.OrderID, "trace", msg.TraceID, "message", msg.ID, "receive", msg.ReceiveCount)
+	log := s.deps.Log.With(logkey.Stage, name, logkey.OrderID, m.OrderID, logkey.TraceID, msg.TraceID, logkey.MessageID, msg.ID, logkey.ReceiveCount, msg.ReceiveCount)
 
 	st, err := s.deps.Store.StartStage(ctx, m.OrderID, name, s.deps.Now())
 	switch {
@@ -232,7 +233,7 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 		// A redelivery, or a forward repeated after a crash: the work is
 		// done. Succeed so the runtime forwards again; the next stage
 		// skips it the same way if it has seen it.
-		log.Info("stage already ended; not redoing the work", "endedAt", st.EndedAt)
+		log.Info("stage already ended; not redoing the work", logkey.EndedAt, st.EndedAt)
 		if s.deps.Last {
 			// A crash cannot separate the end from the completion
 			// (EndStage writes both), but an order ended by an older
@@ -244,7 +245,7 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 		return workers.Output{}, nil
 	}
 	if st.Attempts > 1 {
-		log.Info("redoing work of an unfinished earlier attempt", "attempts", st.Attempts)
+		log.Info("redoing work of an unfinished earlier attempt", logkey.Attempts, st.Attempts)
 	}
 
 	d := s.deps.Config.Scale(s.base(s.deps.Config, m.Items), s.deps.Rand())

@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -168,6 +170,44 @@ func TestPipelineInOrderCompletesTheOrderOnce(t *testing.T) {
 	}
 	if again := getOrder(t, store, msg); !again.CompletedAt.Equal(o.CompletedAt) {
 		t.Errorf("redelivery moved completedAt from %v to %v", o.CompletedAt, again.CompletedAt)
+	}
+}
+
+// A handler's lines name the order by order_id and trace_id, and the
+// message by the keys the runtime's lines use, so that one query on the
+// trace id finds the API's, the runtime's and the handlers' lines alike.
+func TestLogLinesCarryTheOrdersJoinKeys(t *testing.T) {
+	store := emutest.Table(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	grill := handlers.NewGrill(handlers.Deps{Store: store, Config: fast, Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	msg := newMessage(t, store, "grill")
+	for range 2 { // the redelivery finds the stage ended, and says so
+		if _, err := grill.Handle(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		msg.ReceiveCount++
+	}
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("want one JSON line, got %q: %v", buf.String(), err)
+	}
+	want := map[string]any{
+		"msg":           "stage already ended; not redoing the work",
+		"order_id":      getOrder(t, store, msg).ID,
+		"trace_id":      msg.TraceID,
+		"message_id":    msg.ID,
+		"receive_count": 2.0,
+		"stage":         "grill",
+	}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("%s = %v, want %v in %s", k, line[k], v, buf.String())
+		}
+	}
+	if _, ok := line["ended_at"]; !ok {
+		t.Errorf("no ended_at in %s", buf.String())
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // command is one subcommand of linecookd.
@@ -92,7 +94,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := c.run(ctx, log, args[1:]); err != nil {
-		log.Error("linecookd "+c.name+" failed", "err", err.Error())
+		log.Error("linecookd "+c.name+" failed", logkey.Error, err.Error())
 		return 1
 	}
 	return 0

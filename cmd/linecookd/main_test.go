@@ -162,7 +162,7 @@ func TestAPIServesAndShutsDownOnSIGTERM(t *testing.T) {
 			t.Errorf("log line is not JSON: %q", sc.Text())
 			continue
 		}
-		sawRequest = sawRequest || (line["msg"] == "request" && line["order"] == body.ID && line["trace"] != nil)
+		sawRequest = sawRequest || (line["msg"] == "request" && line["order_id"] == body.ID && line["trace_id"] != nil)
 		sawShutdown = sawShutdown || line["msg"] == "shut down"
 	}
 	if !sawRequest || !sawShutdown {

@@ -14,6 +14,7 @@ import (
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 func init() {
@@ -95,6 +96,6 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("worker starting", "worker", name, "stage", cfg.Stage, "concurrency", cfg.Concurrency, "last", cfg.NextQueueURL == "")
+	log.Info("worker starting", logkey.Worker, name, logkey.Stage, cfg.Stage, logkey.Concurrency, cfg.Concurrency, logkey.Last, cfg.NextQueueURL == "")
 	return c.Run(ctx)
 }

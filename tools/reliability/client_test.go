@@ -316,8 +316,8 @@ func (p *pipe) checkCompleted(t *testing.T, ctx context.Context, s sent, expecte
 	for _, l := range taskLogs(t, p.WorkDir()) {
 		if strings.HasPrefix(l.Msg, "order withdrawn by the API") {
 			o.Ghosts++
-			if inTable[l.Order] {
-				t.Errorf("a stage dropped the message of order %s as withdrawn, but the order is in the table", l.Order)
+			if inTable[l.OrderID] {
+				t.Errorf("a stage dropped the message of order %s as withdrawn, but the order is in the table", l.OrderID)
 			}
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // faultyTaskArg, as this test binary's first argument, makes it a task of
@@ -57,7 +58,7 @@ func faultyTask(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := faultyWorker(ctx, log, cfg, args[1]); err != nil {
-		log.Error("faulty worker failed", "err", err.Error())
+		log.Error("faulty worker failed", logkey.Error, err.Error())
 		return 1
 	}
 	return 0

@@ -227,9 +227,10 @@ func (p *pipe) allOrders(t *testing.T, ctx context.Context) []orders.Order {
 	return all
 }
 
-// logLine is one JSON log line of a task. Consumer lines name a message
-// by message_id/receive_count/trace_id; the burger handlers' lines by
-// message/receive/trace and the order.
+// logLine is one JSON log line of a task, with the keys of package
+// logkey: the runtime's and the burger handlers' lines name a message by
+// stage, message_id and receive_count, and its order by trace_id; the
+// handlers' by order_id too.
 type logLine struct {
 	task string
 	raw  map[string]any
@@ -241,10 +242,7 @@ type logLine struct {
 	MessageID    string    `json:"message_id"`
 	ReceiveCount int       `json:"receive_count"`
 	TraceID      string    `json:"trace_id"`
-	Message      string    `json:"message"`
-	Receive      int       `json:"receive"`
-	Order        string    `json:"order"`
-	Trace        string    `json:"trace"`
+	OrderID      string    `json:"order_id"`
 	RetryIn      string    `json:"retry_in"`
 }
 
@@ -483,7 +481,7 @@ func deliveries(lines []logLine) []*delivery {
 			d := get(key{l.Stage, l.MessageID, l.ReceiveCount})
 			d.completed, d.trace = true, l.TraceID
 		case slices.Contains(absorbedMessages, l.Msg):
-			get(key{l.Stage, l.Message, l.Receive}).absorbed = true
+			get(key{l.Stage, l.MessageID, l.ReceiveCount}).absorbed = true
 		}
 	}
 	return out

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/linecook/linecook/workers"
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // SQS is the part of the SQS API the runtime uses; *sqs.Client satisfies
@@ -155,7 +156,7 @@ func New(cfg Config, client SQS, h workers.Handler, opts ...Option) (*Consumer, 
 	if o.log == nil {
 		o.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
-	log := o.log.With("stage", cfg.Stage)
+	log := o.log.With(logkey.Stage, cfg.Stage)
 	mw := append([]workers.Middleware{workers.Recover()}, o.middleware...)
 	mw = append(mw, workers.Timeout(cfg.HandlerTimeout))
 
@@ -219,8 +220,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	metricsDone.Go(func() { c.metrics.run(metricsCtx) })
 
 	pollers := c.cfg.pollers()
-	c.log.Info("consumer started", "queue", c.cfg.QueueURL, "next_queue", c.cfg.NextQueueURL, "dlq", c.cfg.DLQURL,
-		"concurrency", c.cfg.Concurrency, "pollers", pollers, "visibility_timeout", c.cfg.VisibilityTimeout.String())
+	c.log.Info("consumer started", logkey.Queue, c.cfg.QueueURL, logkey.NextQueue, c.cfg.NextQueueURL, logkey.DLQ, c.cfg.DLQURL,
+		logkey.Concurrency, c.cfg.Concurrency, logkey.Pollers, pollers, logkey.VisibilityTimeout, c.cfg.VisibilityTimeout.String())
 	var polling sync.WaitGroup
 	for range pollers {
 		polling.Go(func() { c.poll(ctx, handlerCtx) })
@@ -230,7 +231,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.draining.Store(true)
 	polling.Wait()
 	drainStart := time.Now()
-	c.log.Info("draining: stopped receiving", "drain_timeout", c.cfg.DrainTimeout.String())
+	c.log.Info("draining: stopped receiving", logkey.DrainTimeout, c.cfg.DrainTimeout.String())
 	drained := make(chan struct{})
 	go func() {
 		c.inflight.Wait()
@@ -242,13 +243,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		t.Stop()
 	case <-t.C:
 		c.log.Warn("drain timeout: cancelling the handlers still running; their messages go back to the queue",
-			"in_flight", c.active.Load())
+			logkey.InFlight, c.active.Load())
 		cancelHandlers()
 		select {
 		case <-drained:
 		case <-time.After(afterCancelGrace):
 			c.log.Error("messages still in flight after their handlers were cancelled (a handler ignoring its ctx, or SQS slow to take them back); they reappear when their visibility timeout ends",
-				"in_flight", c.active.Load())
+				logkey.InFlight, c.active.Load())
 		}
 	}
 
@@ -279,11 +280,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	stopMetrics()
 	metricsDone.Wait()
 	if err := c.metrics.flush(time.Now()); err != nil {
-		c.log.Warn("writing metrics", "error", err.Error())
+		c.log.Warn("writing metrics", logkey.Error, err.Error())
 	}
-	c.log.Info("consumer stopped", "drain", time.Since(drainStart).Round(time.Millisecond).String(),
-		"received", c.received.Load(), "succeeded", c.succeeded.Load(), "failed", c.failed.Load(),
-		"dead_lettered", c.deadLettered.Load(), "returned_to_queue", c.released.Load())
+	c.log.Info("consumer stopped", logkey.Drain, time.Since(drainStart).Round(time.Millisecond).String(),
+		logkey.Received, c.received.Load(), logkey.Succeeded, c.succeeded.Load(), logkey.Failed, c.failed.Load(),
+		logkey.DeadLettered, c.deadLettered.Load(), logkey.ReturnedToQueue, c.released.Load())
 	return nil
 }
 
@@ -371,7 +372,7 @@ func (c *Consumer) start(handlerCtx context.Context, m *types.Message, received 
 	if m.ReceiptHandle == nil {
 		// Without a handle the message can be neither deleted nor
 		// returned; SQS redelivers it when its visibility timeout ends.
-		c.log.Error("received a message without a receipt handle", "message_id", aws.ToString(m.MessageId))
+		c.log.Error("received a message without a receipt handle", logkey.MessageID, aws.ToString(m.MessageId))
 		c.slots.release(1)
 		return
 	}
@@ -480,9 +481,9 @@ func (c *Consumer) retry(d *delivery, cause error, took time.Duration) {
 	err := c.settle(d, int32(delay/time.Second))
 	c.failed.Add(1)
 	c.metrics.record(took, false)
-	fields := append(c.fields(d, took, cause), "retry_in", delay.String(), "max_receive_count", c.cfg.MaxReceiveCount)
+	fields := append(c.fields(d, took, cause), logkey.RetryIn, delay.String(), logkey.MaxReceiveCount, c.cfg.MaxReceiveCount)
 	if err != nil {
-		fields = append(fields, "visibility_error", err.Error())
+		fields = append(fields, logkey.VisibilityError, err.Error())
 	}
 	if d.msg.ReceiveCount >= c.cfg.MaxReceiveCount {
 		c.log.Error("message failed its last attempt; SQS moves it to the DLQ", fields...)
@@ -510,7 +511,7 @@ func (c *Consumer) deadLetter(d *delivery, cause error, took time.Duration) {
 	c.metrics.record(took, false)
 	fields := c.fields(d, took, cause)
 	if err != nil {
-		c.log.Error("sent a message to the DLQ but could not delete it; it will be handled again", append(fields, "delete_error", err.Error())...)
+		c.log.Error("sent a message to the DLQ but could not delete it; it will be handled again", append(fields, logkey.DeleteError, err.Error())...)
 		return
 	}
 	c.log.Warn("permanent failure: message sent to the DLQ", fields...)
@@ -523,7 +524,7 @@ func (c *Consumer) release(d *delivery, why string) {
 	c.released.Add(1)
 	if err != nil {
 		c.log.Warn("returning a message to the queue failed; it reappears when its visibility timeout ends",
-			"message_id", d.msg.ID, "why", why, "error", err.Error())
+			logkey.MessageID, d.msg.ID, logkey.TraceID, d.msg.TraceID, logkey.Why, why, logkey.Error, err.Error())
 	}
 }
 
@@ -578,7 +579,7 @@ func (c *Consumer) extended(d *delivery, issued time.Time, err error) {
 		// out, or past SQS's 12 hours: nothing left to keep alive, and
 		// the message may be handled twice.
 		c.log.Warn("visibility heartbeat rejected; stopping it (the message may be handled again)",
-			"message_id", d.msg.ID, "trace_id", d.msg.TraceID, "error", err.Error())
+			logkey.MessageID, d.msg.ID, logkey.TraceID, d.msg.TraceID, logkey.Error, err.Error())
 	default:
 		// Try again soon: the message is still ours until its timeout.
 		d.heartbeat.Reset(min(vt/8, time.Second))
@@ -697,11 +698,11 @@ func truncate(s string, n int) string {
 
 // fields are the log fields of a message's outcome.
 func (c *Consumer) fields(d *delivery, took time.Duration, err error) []any {
-	f := []any{"message_id", d.msg.ID, "trace_id", d.msg.TraceID, "receive_count", d.msg.ReceiveCount, "duration_ms", durationMS(took)}
+	f := []any{logkey.MessageID, d.msg.ID, logkey.TraceID, d.msg.TraceID, logkey.ReceiveCount, d.msg.ReceiveCount, logkey.DurationMS, durationMS(took)}
 	if err != nil {
-		f = append(f, "error", err.Error())
+		f = append(f, logkey.Error, err.Error())
 		if p := (*workers.PanicError)(nil); errors.As(err, &p) {
-			f = append(f, "stack", string(p.Stack))
+			f = append(f, logkey.Stack, string(p.Stack))
 		}
 	}
 	return f
@@ -709,8 +710,8 @@ func (c *Consumer) fields(d *delivery, took time.Duration, err error) []any {
 
 func (c *Consumer) attrs(d *delivery, took time.Duration) []slog.Attr {
 	return []slog.Attr{
-		slog.String("message_id", d.msg.ID), slog.String("trace_id", d.msg.TraceID),
-		slog.Int("receive_count", d.msg.ReceiveCount), slog.Float64("duration_ms", durationMS(took)),
+		slog.String(logkey.MessageID, d.msg.ID), slog.String(logkey.TraceID, d.msg.TraceID),
+		slog.Int(logkey.ReceiveCount, d.msg.ReceiveCount), slog.Float64(logkey.DurationMS, durationMS(took)),
 	}
 }
 

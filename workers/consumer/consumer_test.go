@@ -386,8 +386,13 @@ func TestFailuresBackOffByReceiveCountUntilSQSMovesThemToTheDLQ(t *testing.T) {
 	if got := logsWith(t, r.logs, "ERROR", "last attempt"); len(got) != 1 {
 		t.Errorf("%d last-attempt error logs, want 1", len(got))
 	}
-	if got := logsWith(t, r.logs, "WARN", "retrying"); len(got) != 2 || got[0]["retry_in"] != "1s" {
-		t.Errorf("retry logs %v, want 2 at warn, the first retrying in 1s", got)
+	got := logsWith(t, r.logs, "WARN", "retrying")
+	if len(got) != 2 || got[0]["retry_in"] != "1s" {
+		t.Fatalf("retry logs %v, want 2 at warn, the first retrying in 1s", got)
+	}
+	// A message sent without a trace id is traced by its own id.
+	if got[0]["message_id"] != id || got[0]["trace_id"] != id || got[0]["receive_count"] != 1.0 || got[0]["error"] != "grill is cold" {
+		t.Errorf("retry log %v, want message_id and trace_id %s, receive_count 1 and the error", got[0], id)
 	}
 }
 

@@ -92,7 +92,8 @@
 // # Logs and metrics
 //
 // Logs are JSON (log/slog) on stderr, each with the stage; a message's
-// carry its id, trace id, receive count and duration_ms. Completions are
+// lines carry its message_id, trace_id, receive_count and duration_ms
+// (package logkey's keys, listed in docs/workers.md). Completions are
 // logged at debug level, failures at warn, last attempts and lost
 // deletes at error.
 //

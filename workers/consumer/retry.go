@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/linecook/linecook/workers/logkey"
 )
 
 // RetryDelay is how long a message that failed on its receiveCount-th
@@ -85,7 +87,7 @@ func (h *health) fail(err error) {
 	}
 	h.failing.Store(true)
 	h.since = time.Now()
-	h.log.Warn(h.what+" failing; backing off and retrying", "error", err.Error())
+	h.log.Warn(h.what+" failing; backing off and retrying", logkey.Error, err.Error())
 }
 
 func (h *health) ok() {
@@ -98,6 +100,6 @@ func (h *health) ok() {
 		return
 	}
 	h.failing.Store(false)
-	h.log.Info(h.what+" recovered", "failures", h.failures, "outage", time.Since(h.since).Round(time.Millisecond).String())
+	h.log.Info(h.what+" recovered", logkey.Failures, h.failures, logkey.Outage, time.Since(h.since).Round(time.Millisecond).String())
 	h.failures = 0
 }
