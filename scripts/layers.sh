@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 mod=$(go list -m)
 rank() {
 	case "${1#"$mod"/}" in
-	policies | policies/* | workers) echo 0 ;;
+	policies | policies/* | workers | workers/logkey) echo 0 ;;
 	pipeline | pipeline/*) echo 1 ;;
 	components/* | workers/*) echo 2 ;;
 	burger/*) echo 3 ;;
