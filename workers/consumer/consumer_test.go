@@ -145,6 +145,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 type fakeStage struct {
 	fake              *consumertest.Fake
+	rec               *consumertest.Recorder // the fake, as the consumer sees it
 	url, next, dlq    string
 	cfg               consumer.Config
 	maxReceiveCountIn int
@@ -155,7 +156,7 @@ func newFakeStage(t *testing.T, maxReceiveCount int) *fakeStage {
 	dlq := f.CreateQueue("grill-dlq", 0, "")
 	next := f.CreateQueue("fry", 0, "")
 	url := f.CreateQueue("grill", maxReceiveCount, dlq)
-	return &fakeStage{fake: f, url: url, next: next, dlq: dlq, cfg: consumer.Config{
+	return &fakeStage{fake: f, rec: consumertest.NewRecorder(f), url: url, next: next, dlq: dlq, cfg: consumer.Config{
 		Stage: "grill", QueueURL: url, NextQueueURL: next, DLQURL: dlq,
 		Concurrency: 8, VisibilityTimeout: 30 * time.Second, DrainTimeout: 10 * time.Second, MaxReceiveCount: maxReceiveCount,
 		RetryBaseDelay: time.Second, RetryMaxDelay: time.Minute,
@@ -206,7 +207,7 @@ func TestSuccessForwardsWithTheTraceIDThenDeletes(t *testing.T) {
 		}
 		return workers.Output{Attributes: map[string]string{"grilled": "yes", "customer": ""}}, nil
 	})
-	r := startConsumer(t, s.cfg, s.fake, h)
+	r := startConsumer(t, s.cfg, s.rec, h)
 	eventually(t, "every message to leave the queue", func() bool { return len(s.fake.Messages(s.url)) == 0 })
 	r.stop(t)
 
@@ -214,7 +215,7 @@ func TestSuccessForwardsWithTheTraceIDThenDeletes(t *testing.T) {
 	if len(next) != 26 {
 		t.Fatalf("next queue has %d messages, want 26 (25 orders and the renamed one): %v", len(next), bodies(next))
 	}
-	calls := s.fake.Calls()
+	calls := s.rec.Calls()
 	for _, m := range next {
 		if m.Body == "renamed" {
 			continue
@@ -266,12 +267,12 @@ func TestLastStageOnlyDeletes(t *testing.T) {
 	for i := range 5 {
 		s.fake.Send(s.url, strconv.Itoa(i), nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{Body: []byte("ignored: no next stage")}, nil
 	}))
 	eventually(t, "the queue to empty", func() bool { return len(s.fake.Messages(s.url)) == 0 })
 	r.stop(t)
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "SendMessageBatch" {
 			t.Errorf("the last stage sent %v", c.Entries)
 		}
@@ -294,11 +295,11 @@ func TestAMessageWhoseForwardFailedIsNeverDeleted(t *testing.T) {
 	for i := range 10 {
 		s.fake.Send(s.url, "ok-"+strconv.Itoa(i), nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{}, nil
 	}))
 	eventually(t, "the good messages forwarded, the refused one dead-lettered, the stuck one backing off", func() bool {
-		calls := s.fake.Calls()
+		calls := s.rec.Calls()
 		for _, c := range calls {
 			if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, stuck) {
 				return len(s.fake.Messages(s.next)) == 10 && len(s.fake.Messages(s.dlq)) == 1
@@ -311,14 +312,14 @@ func TestAMessageWhoseForwardFailedIsNeverDeleted(t *testing.T) {
 	if got := bodies(s.fake.Messages(s.url)); !slices.Equal(got, []string{"stuck"}) {
 		t.Errorf("source queue holds %v, want only the stuck message", got)
 	}
-	if i := callIndex(s.fake.Calls(), "DeleteMessageBatch", stuck); i >= 0 {
+	if i := callIndex(s.rec.Calls(), "DeleteMessageBatch", stuck); i >= 0 {
 		t.Errorf("the stuck message was deleted (call #%d) though its forward failed", i)
 	}
 	dead := s.fake.Messages(s.dlq)[0]
 	if dead.Body != "refused" || !strings.Contains(dead.Attributes[consumer.ErrorAttribute], "bad characters") {
 		t.Errorf("DLQ holds %q with %v; want the refused message and SQS's reason", dead.Body, dead.Attributes)
 	}
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, stuck) && slices.Contains(c.Timeouts, 0) {
 			t.Errorf("the stuck message was made visible at once (%v): a hot loop", c.Timeouts)
 		}
@@ -342,7 +343,7 @@ func TestFailedDeletesAreRetriedEntryByEntry(t *testing.T) {
 		s.fake.Send(s.url, "flaky-"+strconv.Itoa(i), nil)
 		s.fake.Send(s.url, "fine-"+strconv.Itoa(i), nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{}, nil
 	}))
 	eventually(t, "the queue to empty", func() bool { return len(s.fake.Messages(s.url)) == 0 })
@@ -362,7 +363,7 @@ func TestFailuresBackOffByReceiveCountUntilSQSMovesThemToTheDLQ(t *testing.T) {
 	id := s.fake.Send(s.url, "burnt", nil)
 	var mu sync.Mutex
 	var counts []int
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
 		mu.Lock()
 		counts = append(counts, m.ReceiveCount)
 		mu.Unlock()
@@ -375,7 +376,7 @@ func TestFailuresBackOffByReceiveCountUntilSQSMovesThemToTheDLQ(t *testing.T) {
 		t.Errorf("handler saw receive counts %v, want [1 2 3]", counts)
 	}
 	var delays []int32
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, id) {
 			delays = append(delays, c.Timeouts[slices.Index(c.Entries, id)])
 		}
@@ -414,7 +415,7 @@ func TestPermanentFailuresGoToTheDLQAtOnceWhileGoodMessagesFlow(t *testing.T) {
 	for range 10 {
 		s.fake.Send(s.url, `{"Item":"burger"}`, nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, h)
+	r := startConsumer(t, s.cfg, s.rec, h)
 	eventually(t, "good messages forwarded and bad ones dead-lettered", func() bool {
 		return len(s.fake.Messages(s.next)) == 10 && len(s.fake.Messages(s.dlq)) == 2
 	})
@@ -441,11 +442,11 @@ func TestPermanentFailureWithoutADLQIsRetried(t *testing.T) {
 	s := newFakeStage(t, 5)
 	s.cfg.DLQURL = ""
 	id := s.fake.Send(s.url, "bad", nil)
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{}, workers.Permanent(errors.New("bad"))
 	}))
 	eventually(t, "the message's backoff", func() bool {
-		return callIndex(s.fake.Calls(), "ChangeMessageVisibilityBatch", id) >= 0
+		return callIndex(s.rec.Calls(), "ChangeMessageVisibilityBatch", id) >= 0
 	})
 	r.stop(t)
 	if got := bodies(s.fake.Messages(s.url)); !slices.Equal(got, []string{"bad"}) {
@@ -460,7 +461,7 @@ func TestAPanickingHandlerDoesNotStopTheWorker(t *testing.T) {
 	for i := range 5 {
 		s.fake.Send(s.url, "ok-"+strconv.Itoa(i), nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
 		if string(m.Body) == "boom" {
 			boom.Add(1)
 			panic("the fryer caught fire")
@@ -488,7 +489,7 @@ func TestHeartbeatKeepsASlowMessageInvisible(t *testing.T) {
 	s.cfg.VisibilityTimeout = 2 * time.Second
 	id := s.fake.Send(s.url, "slow", nil)
 	var handled atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
 		handled.Add(1)
 		select {
 		case <-time.After(4500 * time.Millisecond): // more than twice the visibility timeout
@@ -503,7 +504,7 @@ func TestHeartbeatKeepsASlowMessageInvisible(t *testing.T) {
 	if handled.Load() != 1 {
 		t.Errorf("handled %d times, want once: the message became visible while in flight", handled.Load())
 	}
-	calls := s.fake.Calls()
+	calls := s.rec.Calls()
 	del := callIndex(calls, "DeleteMessageBatch", id)
 	var before, after int
 	for i, c := range calls {
@@ -531,7 +532,7 @@ func TestHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
 	s.cfg.VisibilityTimeout = 2 * time.Second
 	id := s.fake.Send(s.url, "gone", nil)
 	var handled atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, m workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, m workers.Message) (workers.Output, error) {
 		if string(m.Body) == "gone" {
 			handled.Add(1)
 			// Someone deletes the message while it is being handled.
@@ -550,7 +551,7 @@ func TestHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
 	eventually(t, "a later message to be forwarded", func() bool { return len(s.fake.Messages(s.next)) == 2 })
 	r.stop(t)
 	extensions := 0
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, id) {
 			extensions++
 		}
@@ -571,7 +572,7 @@ func TestReceivesOnlyAsManyMessagesAsThereAreFreeSlots(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	var running atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		running.Add(1)
 		<-gate
 		return workers.Output{}, nil
@@ -590,7 +591,7 @@ func TestReceivesOnlyAsManyMessagesAsThereAreFreeSlots(t *testing.T) {
 	close(gate)
 	eventually(t, "all messages to complete", func() bool { return len(s.fake.Messages(s.next)) == 20 })
 	r.stop(t)
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ReceiveMessage" && (c.Max > 3 || c.Max < 1) {
 			t.Errorf("ReceiveMessage asked for %d messages with 3 slots", c.Max)
 		}
@@ -605,7 +606,7 @@ func TestDrainLetsInFlightHandlersFinishAndLeavesTheRestVisible(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	var started, cancelled atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
 		started.Add(1)
 		<-gate
 		if ctx.Err() != nil {
@@ -644,7 +645,7 @@ func TestDrainTimeoutCancelsHandlersAndReturnsTheirMessagesAtOnce(t *testing.T) 
 		s.fake.Send(s.url, strconv.Itoa(i), nil)
 	}
 	var started atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
 		started.Add(1)
 		<-ctx.Done()
 		return workers.Output{}, ctx.Err()
@@ -661,7 +662,7 @@ func TestDrainTimeoutCancelsHandlersAndReturnsTheirMessagesAtOnce(t *testing.T) 
 			t.Errorf("message %s still invisible: not returned to the queue", m.Body)
 		}
 	}
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.ContainsFunc(c.Timeouts, func(v int32) bool { return v != 0 }) {
 			t.Errorf("a cancelled message got a retry backoff %v instead of going back at once", c.Timeouts)
 		}
@@ -681,7 +682,7 @@ func TestSQSOutageBacksOffAndLogsOncePerStateChange(t *testing.T) {
 		}
 		return nil
 	})
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := startConsumer(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{}, nil
 	}), consumer.WithSQSBackoff(10*time.Millisecond, 100*time.Millisecond))
 	begin := time.Now()
@@ -693,7 +694,7 @@ func TestSQSOutageBacksOffAndLogsOncePerStateChange(t *testing.T) {
 	r.stop(t)
 
 	failed := 0
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ReceiveMessage" && c.Err != nil {
 			failed++
 		}
