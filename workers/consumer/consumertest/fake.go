@@ -1,8 +1,3 @@
-// Package consumertest holds what tests and benchmarks of the SQS worker
-// runtime share: Fake, a small in-memory SQS for unit tests of the
-// runtime's semantics, and the throughput harness (Fill and the three
-// drains the benchmark compares) that runs against a real SQS endpoint
-// such as the local emulator.
 package consumertest
 
 import (

@@ -18,11 +18,6 @@ import (
 	"github.com/linecook/linecook/workers/consumer"
 )
 
-// Queues are one stage's queues on a real SQS endpoint.
-type Queues struct {
-	URL, NextURL, DLQURL string
-}
-
 // CreateQueues creates name, name-next and name-dlq, with a redrive
 // policy moving a message from name to name-dlq after maxReceiveCount
 // receives, and the 1 MiB message size on all three.
@@ -204,43 +199,4 @@ func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config
 		return fmt.Errorf("handled %d of %d messages before the context ended", got, n)
 	}
 	return nil
-}
-
-// Received is a message read back from a queue by ReceiveAll.
-type Received struct {
-	ID, Body     string
-	Attributes   map[string]string
-	ReceiveCount int
-}
-
-// ReceiveAll receives and deletes every message in the queue until a
-// receive waiting waitSeconds comes back empty.
-func ReceiveAll(ctx context.Context, client *sqs.Client, url string, waitSeconds int32) ([]Received, error) {
-	var all []Received
-	for {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds,
-			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
-		})
-		if err != nil {
-			return all, fmt.Errorf("receive: %w", err)
-		}
-		if len(out.Messages) == 0 {
-			return all, nil
-		}
-		del := &sqs.DeleteMessageBatchInput{QueueUrl: &url}
-		for i, m := range out.Messages {
-			r := Received{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: map[string]string{}}
-			for k, v := range m.MessageAttributes {
-				r.Attributes[k] = aws.ToString(v.StringValue)
-			}
-			r.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-			all = append(all, r)
-			del.Entries = append(del.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-		if _, err := client.DeleteMessageBatch(ctx, del); err != nil {
-			return all, fmt.Errorf("delete: %w", err)
-		}
-	}
 }
