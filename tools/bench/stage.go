@@ -26,7 +26,6 @@ import (
 	"github.com/linecook/linecook/tools/local"
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
-	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
 
 // StageOptions sizes the I/O-bound stage benchmark.
@@ -204,7 +203,7 @@ type stageSample struct {
 func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (StageStep, error) {
 	st := StageStep{Rate: rate}
 	name := e.name(fmt.Sprintf("stage-%g", rate))
-	q, err := consumertest.CreateQueues(ctx, e.sqs, name, 3)
+	q, err := createStageQueues(ctx, e.sqs, name, 3)
 	if err != nil {
 		return st, err
 	}
@@ -344,7 +343,7 @@ func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (St
 
 // stageEnv is the payment worker's environment, as the stack's task
 // definition gives it (pipeline.Stage.TaskEnv), with the payment delay.
-func stageEnv(o StageOptions, q consumertest.Queues, table string) (map[string]string, error) {
+func stageEnv(o StageOptions, q stageQueues, table string) (map[string]string, error) {
 	cfg, err := pipeline.Parse(map[string]string{
 		"linecook:stages": fmt.Sprintf(`[{"name":"payment","worker":"payment","concurrency":%d,"processingTime":"%s"}]`,
 			o.Concurrency, o.Work),

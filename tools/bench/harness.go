@@ -1,8 +1,10 @@
-package consumertest
+package bench
+
+// The drains the worker throughput benchmark compares, shared by runDrain
+// (linecook bench) and the Go benchmarks in drain_test.go.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,53 +16,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
 )
 
-// CreateQueues creates name, name-next and name-dlq, with a redrive
-// policy moving a message from name to name-dlq after maxReceiveCount
-// receives, and the 1 MiB message size on all three.
-func CreateQueues(ctx context.Context, client *sqs.Client, name string, maxReceiveCount int) (Queues, error) {
-	size := map[string]string{string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(1 << 20)}
-	create := func(n string, attrs map[string]string) (string, error) {
-		out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(n), Attributes: attrs})
-		if err != nil {
-			return "", fmt.Errorf("create queue %s: %w", n, err)
-		}
-		return aws.ToString(out.QueueUrl), nil
-	}
-	var q Queues
-	var err error
-	if q.DLQURL, err = create(name+"-dlq", size); err != nil {
-		return Queues{}, err
-	}
-	if q.NextURL, err = create(name+"-next", size); err != nil {
-		return Queues{}, err
-	}
-	arn, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(q.DLQURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		return Queues{}, fmt.Errorf("DLQ arn: %w", err)
-	}
-	redrive, err := json.Marshal(map[string]string{
-		"deadLetterTargetArn": arn.Attributes[string(types.QueueAttributeNameQueueArn)],
-		"maxReceiveCount":     strconv.Itoa(maxReceiveCount),
-	})
-	if err != nil {
-		return Queues{}, err
-	}
-	q.URL, err = create(name, map[string]string{
-		string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(1 << 20),
-		string(types.QueueAttributeNameRedrivePolicy):      string(redrive),
-	})
-	return q, err
+// stageQueues are a stage's queue and DLQ, and the next stage's queue.
+type stageQueues struct {
+	URL, NextURL, DLQURL string
 }
 
-// Fill sends n messages with the given body to the queue, in batches of
+// createStageQueues creates name and name-dlq as the cloud has a stage's
+// queues, redriving after maxReceiveCount receives, and a plain
+// name-next.
+func createStageQueues(ctx context.Context, client *sqs.Client, name string, maxReceiveCount int) (stageQueues, error) {
+	q, err := emulators.CreateQueues(ctx, client, name, emulators.QueueSettings{MaxReceiveCount: maxReceiveCount})
+	if err != nil {
+		return stageQueues{}, err
+	}
+	next, err := emulators.CreateQueue(ctx, client, name+"-next")
+	if err != nil {
+		return stageQueues{}, err
+	}
+	return stageQueues{URL: q.URL, NextURL: next, DLQURL: q.DLQURL}, nil
+}
+
+// fill sends n messages with the given body to the queue, in batches of
 // ten from eight goroutines.
-func Fill(ctx context.Context, client *sqs.Client, url string, n int, body string) error {
+func fill(ctx context.Context, client *sqs.Client, url string, n int, body string) error {
 	const goroutines = 8
 	batches := make(chan int)
 	errs := make(chan error, goroutines)
@@ -98,9 +81,9 @@ feed:
 	return errors.Join(err, <-errs)
 }
 
-// DrainNaive receives, handles (does nothing) and deletes n messages one
+// drainNaive receives, handles (does nothing) and deletes n messages one
 // at a time, as the simplest consumer loop does: the baseline.
-func DrainNaive(ctx context.Context, client *sqs.Client, url string, n int) error {
+func drainNaive(ctx context.Context, client *sqs.Client, url string, n int) error {
 	for done := 0; done < n; {
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
 		if err != nil {
@@ -116,11 +99,11 @@ func DrainNaive(ctx context.Context, client *sqs.Client, url string, n int) erro
 	return nil
 }
 
-// DrainBatched receives ten at a time and deletes them with one
+// drainBatched receives ten at a time and deletes them with one
 // DeleteMessageBatch, from several goroutines, with no handler at all:
 // about as fast as the endpoint lets a client drain a queue, the ceiling
 // for the runtime.
-func DrainBatched(ctx context.Context, client *sqs.Client, url string, n, goroutines int) error {
+func drainBatched(ctx context.Context, client *sqs.Client, url string, n, goroutines int) error {
 	var left atomic.Int64
 	left.Store(int64(n))
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -164,12 +147,12 @@ func DrainBatched(ctx context.Context, client *sqs.Client, url string, n, gorout
 	return nil
 }
 
-// DrainConsumer runs the runtime until it has handled n messages, then
+// drainConsumer runs the runtime until it has handled n messages, then
 // stops it and waits for its drain, so the deletes are done when it
 // returns. Its handler waits work (0: returns at once), as an I/O-bound
 // handler waiting on a remote call does. cfg.QueueURL is the queue
 // drained.
-func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, work time.Duration, opts ...consumer.Option) error {
+func drainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, work time.Duration, opts ...consumer.Option) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var handled atomic.Int64
