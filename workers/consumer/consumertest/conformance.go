@@ -490,11 +490,25 @@ func testOutage(t *testing.T, h Harness) {
 	// Their deletes done, only receives are under way when SQS goes.
 	Eventually(t, "the messages before the outage to be deleted", func() bool { return empty(t, h, q.URL) })
 
+	first, down := len(rec.Calls()), time.Now()
 	end := h.Outage(t)
-	down, first := time.Now(), len(rec.Calls())
-	time.Sleep(3 * time.Second)
+	failedReceives := func(calls []Call) int {
+		n := 0
+		for _, c := range calls {
+			if c.Op == "ReceiveMessage" && c.Err != nil {
+				n++
+			}
+		}
+		return n
+	}
+	// A real SDK client retries a refused connection itself, for seconds,
+	// before the consumer sees an error: wait for the consumer to have
+	// failed twice, keeping SQS down at least 3 s.
+	Eventually(t, "two failed receives", func() bool { return failedReceives(rec.Calls()[first:]) >= 2 })
+	time.Sleep(3*time.Second - time.Since(down))
 	end()
-	outage, last := time.Since(down), len(rec.Calls())
+	outage, failed := time.Since(down), failedReceives(rec.Calls()[first:])
+	t.Logf("%d failed receives in a %v outage", failed, outage)
 	if !r.Running() {
 		t.Fatal("Run returned during the outage")
 	}
@@ -504,12 +518,6 @@ func testOutage(t *testing.T, h Harness) {
 
 	if got := bodiesOf(forwarded); !slices.Equal(got, []string{"after-1", "after-2", "after-3"}) {
 		t.Errorf("after the outage forwarded %v", got)
-	}
-	failed := 0
-	for _, c := range rec.Calls()[first:last] {
-		if c.Op == "ReceiveMessage" && c.Err != nil {
-			failed++
-		}
 	}
 	// Two pollers backing off 50ms..1s make a few dozen attempts in a few
 	// seconds; a spinning loop would make thousands.
