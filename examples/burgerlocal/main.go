@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -24,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/burger/orders/dynamo"
@@ -99,23 +97,13 @@ func setup(ctx context.Context, awsCfg aws.Config, table, scale, linecookd strin
 	urls := make([]string, len(cfg.Stages))
 	dlqs := make([]string, len(cfg.Stages))
 	for i, st := range cfg.Stages {
-		dlq, err := createQueue(ctx, q, st.Name+"-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
-		if err != nil {
-			return nil, err
-		}
-		arn, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &dlq, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-		if err != nil {
-			return nil, fmt.Errorf("queue %s-dlq: %w", st.Name, err)
-		}
-		url, err := createQueue(ctx, q, st.Name, map[string]string{
-			"VisibilityTimeout":  strconv.Itoa(int(st.VisibilityTimeout.Seconds())),
-			"MaximumMessageSize": "1048576",
-			"RedrivePolicy":      fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, arn.Attributes["QueueArn"], st.MaxReceiveCount),
+		queues, err := emulators.CreateQueues(ctx, q, st.Name, emulators.QueueSettings{
+			VisibilityTimeout: st.VisibilityTimeout, MaxReceiveCount: st.MaxReceiveCount,
 		})
 		if err != nil {
 			return nil, err
 		}
-		urls[i], dlqs[i] = url, dlq
+		urls[i], dlqs[i] = queues.URL, queues.DLQURL
 	}
 
 	extra := map[string]string{"LINECOOK_WORK_SCALE": scale}
@@ -131,14 +119,6 @@ func setup(ctx context.Context, awsCfg aws.Config, table, scale, linecookd strin
 		lines = append(lines, command(env, extra, linecookd, st.Command()))
 	}
 	return lines, nil
-}
-
-func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[string]string) (string, error) {
-	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: &name, Attributes: attrs})
-	if err != nil {
-		return "", fmt.Errorf("queue %s: %w", name, err)
-	}
-	return aws.ToString(out.QueueUrl), nil
 }
 
 // command renders env (plus extra) and the command as one shell line.

@@ -183,11 +183,7 @@ func runAPI(ctx context.Context, e *env, o APIOptions, profileDir string, log *s
 
 // queue creates a plain queue, as the first stage's.
 func (e *env) queue(ctx context.Context, prefix string) (string, error) {
-	out, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(e.name(prefix))})
-	if err != nil {
-		return "", fmt.Errorf("create queue: %w", err)
-	}
-	return aws.ToString(out.QueueUrl), nil
+	return emulators.CreateQueue(ctx, e.sqs, e.name(prefix))
 }
 
 // bare makes the API's two calls per order, open loop at rate for d, and

@@ -13,7 +13,6 @@ import (
 
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
-	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
 
 // DrainOptions sizes the worker throughput benchmark.
@@ -77,10 +76,10 @@ func runDrain(ctx context.Context, e *env, o DrainOptions, profileDir string) (*
 		drain func(ctx context.Context, url string) error
 	}{
 		{"naive", &res.Naive, func(ctx context.Context, url string) error {
-			return consumertest.DrainNaive(ctx, e.sqs, url, o.Messages)
+			return drainNaive(ctx, e.sqs, url, o.Messages)
 		}},
 		{"raw", &res.Raw, func(ctx context.Context, url string) error {
-			return consumertest.DrainBatched(ctx, e.sqs, url, o.Messages, o.RawGoroutines)
+			return drainBatched(ctx, e.sqs, url, o.Messages, o.RawGoroutines)
 		}},
 		{"runtime", &res.Runtime, func(ctx context.Context, url string) error {
 			cfg := consumer.Config{
@@ -92,15 +91,15 @@ func runDrain(ctx context.Context, e *env, o DrainOptions, profileDir string) (*
 			if err != nil {
 				return err
 			}
-			return errors.Join(consumertest.DrainConsumer(ctx, e.sqs, cfg, o.Messages, 0, quiet...), stop())
+			return errors.Join(drainConsumer(ctx, e.sqs, cfg, o.Messages, 0, quiet...), stop())
 		}},
 	}
 	for _, d := range drains {
-		q, err := consumertest.CreateQueues(ctx, e.sqs, e.name("drain-"+d.name), 3)
+		q, err := createStageQueues(ctx, e.sqs, e.name("drain-"+d.name), 3)
 		if err != nil {
 			return res, err
 		}
-		if err := consumertest.Fill(ctx, e.sqs, q.URL, o.Messages, `{"order":"burger","qty":1}`); err != nil {
+		if err := fill(ctx, e.sqs, q.URL, o.Messages, `{"order":"burger","qty":1}`); err != nil {
 			return res, fmt.Errorf("fill: %w", err)
 		}
 		// Generous: the naive loop drains 20 000 in about 25 s here.

@@ -23,9 +23,9 @@ import (
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/burger/orders/dynamo"
 	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/tools/local"
 	"github.com/linecook/linecook/workers"
-	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
 
 // StageOptions sizes the I/O-bound stage benchmark.
@@ -203,7 +203,7 @@ type stageSample struct {
 func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (StageStep, error) {
 	st := StageStep{Rate: rate}
 	name := e.name(fmt.Sprintf("stage-%g", rate))
-	q, err := consumertest.CreateQueues(ctx, e.sqs, name, 3)
+	q, err := createStageQueues(ctx, e.sqs, name, 3)
 	if err != nil {
 		return st, err
 	}
@@ -278,7 +278,7 @@ func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (St
 			return st, fmt.Errorf("the worker exited during the window (%v); see %s/payment.log", task.Err(), dir)
 		case <-tick.C:
 		}
-		d, err := local.Depth(ctx, e.sqs, q.URL)
+		d, err := emulators.Depth(ctx, e.sqs, q.URL)
 		if err != nil {
 			stopFeeding()
 			return st, fmt.Errorf("queue depth: %w", err)
@@ -343,7 +343,7 @@ func runStageStep(ctx context.Context, e *env, o StageOptions, rate float64) (St
 
 // stageEnv is the payment worker's environment, as the stack's task
 // definition gives it (pipeline.Stage.TaskEnv), with the payment delay.
-func stageEnv(o StageOptions, q consumertest.Queues, table string) (map[string]string, error) {
+func stageEnv(o StageOptions, q stageQueues, table string) (map[string]string, error) {
 	cfg, err := pipeline.Parse(map[string]string{
 		"linecook:stages": fmt.Sprintf(`[{"name":"payment","worker":"payment","concurrency":%d,"processingTime":"%s"}]`,
 			o.Concurrency, o.Work),

@@ -6,6 +6,11 @@
 // `linecook` binary built anywhere can install them: Install copies them
 // into a cache directory keyed by the lockfile's hash and runs `npm ci`
 // there once. Tests and `linecook local` share that installation.
+//
+// CreateQueues gives the emulator a stage's queue and DLQ as the cloud's
+// queue component creates them; everything that runs stages against the
+// emulator creates its queues with it, so local and cloud queues cannot
+// drift apart.
 package emulators
 
 import (

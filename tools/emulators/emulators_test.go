@@ -2,10 +2,12 @@ package emulators_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/tools/emulators"
 )
 
@@ -215,5 +218,112 @@ func TestDynamoDBSurvivesAClientThatHangsUp(t *testing.T) {
 			t.Fatalf("ListTables after clients hung up: %v (dynalite died)", err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestCreateQueuesSetsWhatTheCloudSets reads back what CreateQueues set on
+// the emulator, and sees the redrive policy move a message: the settings
+// must take effect there, not only be asked for.
+func TestCreateQueuesSetsWhatTheCloudSets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	emu, err := emulators.Start(ctx, emulators.Options{Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Stop()
+	cfg, err := emu.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := emu.SQSClient(cfg)
+	attributes := func(url string) map[string]string {
+		t.Helper()
+		out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Attributes
+	}
+	decode := func(what, s string) map[string]any {
+		t.Helper()
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatalf("%s %q: %v", what, s, err)
+		}
+		return m
+	}
+
+	got, err := emulators.CreateQueues(ctx, q, "grill", emulators.QueueSettings{VisibilityTimeout: 45 * time.Second, MaxReceiveCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "grill" || got.DLQName != "grill-dlq" || !strings.HasSuffix(got.URL, "/grill") || !strings.HasSuffix(got.DLQURL, "/grill-dlq") {
+		t.Errorf("CreateQueues = %+v, want grill and grill-dlq", got)
+	}
+	main, dlq := attributes(got.URL), attributes(got.DLQURL)
+	size := strconv.Itoa(pipeline.MaxMessageSize)
+	for _, c := range []struct{ what, got, want string }{
+		{"main visibility timeout", main["VisibilityTimeout"], "45"},
+		{"main max message size", main["MaximumMessageSize"], size},
+		{"DLQ retention", dlq["MessageRetentionPeriod"], strconv.Itoa(int(pipeline.MaxRetention / time.Second))},
+		{"DLQ max message size", dlq["MaximumMessageSize"], size},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	redrive := decode("redrive policy", main["RedrivePolicy"])
+	if redrive["deadLetterTargetArn"] != dlq["QueueArn"] || fmt.Sprint(redrive["maxReceiveCount"]) != "2" {
+		t.Errorf("redrive policy %v, want the DLQ (%s) after 2 receives", redrive, dlq["QueueArn"])
+	}
+	allow := decode("redrive-allow policy", dlq["RedriveAllowPolicy"])
+	if allow["redrivePermission"] != "byQueue" || fmt.Sprint(allow["sourceQueueArns"]) != fmt.Sprint([]any{main["QueueArn"]}) {
+		t.Errorf("DLQ's redrive-allow policy %v, want only %s", allow, main["QueueArn"])
+	}
+
+	// Received twice and given back each time, the message goes to the DLQ
+	// on the third receive.
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &got.URL, MessageBody: aws.String("burnt")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &got.URL, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			if len(out.Messages) != 0 {
+				t.Fatalf("receive %d got %d messages, want none: the message should be in the DLQ", i+1, len(out.Messages))
+			}
+			break
+		}
+		if len(out.Messages) != 1 {
+			t.Fatalf("receive %d got %d messages, want 1", i+1, len(out.Messages))
+		}
+		if _, err := q.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: &got.URL, ReceiptHandle: out.Messages[0].ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &got.DLQURL, WaitTimeSeconds: 1})
+	if err != nil || len(dead.Messages) != 1 || aws.ToString(dead.Messages[0].Body) != "burnt" {
+		t.Errorf("DLQ receive = %v, %v; want the message redriven", dead, err)
+	}
+
+	// Zero settings: SQS's default visibility timeout and no redrive.
+	plain, err := emulators.CreateQueues(ctx, q, "plain", emulators.QueueSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := attributes(plain.URL); a["VisibilityTimeout"] != "30" || a["RedrivePolicy"] != "" {
+		t.Errorf("zero settings: visibility %q, redrive policy %q; want 30 and none", a["VisibilityTimeout"], a["RedrivePolicy"])
+	}
+
+	url, err := emulators.CreateQueue(ctx, q, "scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := attributes(url); a["RedrivePolicy"] != "" || a["VisibilityTimeout"] != "30" {
+		t.Errorf("CreateQueue's queue has %v, want SQS's defaults", a)
 	}
 }

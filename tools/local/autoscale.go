@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/linecook/linecook/policies"
+	"github.com/linecook/linecook/tools/emulators"
 )
 
 // recentOrders is how many orders the dashboard lists.
@@ -98,8 +99,8 @@ func (r *Runner) sampleStages(ctx context.Context) []StageSnapshot {
 	out := make([]StageSnapshot, len(r.opts.Config.Stages))
 	for i, st := range r.opts.Config.Stages {
 		plan := st.Plan()
-		q, qErr := Depth(ctx, r.sqs, r.queues[i].URL)
-		dlq, _ := Depth(ctx, r.sqs, r.queues[i].DLQURL)
+		q, qErr := emulators.Depth(ctx, r.sqs, r.queues[i].URL)
+		dlq, _ := emulators.Depth(ctx, r.sqs, r.queues[i].DLQURL)
 		running := len(r.sup.Tasks(st.Name))
 		r.mu.Lock()
 		desired := r.desired[i]

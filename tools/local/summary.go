@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/linecook/linecook/burger/orders"
+	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/tools/loadgen"
 )
 
@@ -87,7 +88,7 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 		}
 		dlq := 0
 		for _, q := range r.queues {
-			d, err := Depth(ctx, r.sqs, q.DLQURL)
+			d, err := emulators.Depth(ctx, r.sqs, q.DLQURL)
 			if err == nil {
 				dlq += d.Visible + d.InFlight
 			}

@@ -1,12 +1,15 @@
+// The consumer's tests on the Fake: the conformance suite, and the tests
+// that need what only the Fake can do. TestFake* tests inject failures SQS
+// cannot be made to produce on demand (single failing batch entries, a
+// message deleted behind the runtime's back), or read each message's
+// visibility at an instant, exactly, where SQS counts only approximately
+// and a round trip late.
+
 package consumer_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,143 +26,64 @@ import (
 	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the consumer's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+func TestConformanceOnTheFake(t *testing.T) {
+	consumertest.RunConformance(t, newFakeHarness())
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// fakeHarness is the conformance suite's SQS as one Fake, with queues of
+// their own for each test.
+type fakeHarness struct {
+	fake *consumertest.Fake
+	seq  atomic.Int64
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func newFakeHarness() *fakeHarness { return &fakeHarness{fake: consumertest.NewFake()} }
 
-// jsonLines parses the JSON lines written to s.
-func (s *syncBuffer) jsonLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("not a JSON line: %q: %v", l, err)
-		}
-		out = append(out, m)
+func (h *fakeHarness) Queues(_ *testing.T, maxReceiveCount int) consumertest.Queues {
+	name := "grill-" + strconv.FormatInt(h.seq.Add(1), 10)
+	dlq := h.fake.CreateQueue(name+"-dlq", 0, "")
+	return consumertest.Queues{
+		URL:     h.fake.CreateQueue(name, maxReceiveCount, dlq),
+		NextURL: h.fake.CreateQueue(name+"-next", 0, ""),
+		DLQURL:  dlq,
 	}
-	return out
 }
 
-// logsWith returns the log records with the given level whose message
-// contains msg.
-func logsWith(t *testing.T, logs *syncBuffer, level, msg string) []map[string]any {
-	var out []map[string]any
-	for _, l := range logs.jsonLines(t) {
-		if l["level"] == level && strings.Contains(fmt.Sprint(l["msg"]), msg) {
-			out = append(out, l)
+func (h *fakeHarness) Client() consumer.SQS { return h.fake }
+
+func (h *fakeHarness) Depth(_ *testing.T, url string) consumertest.Depth {
+	var d consumertest.Depth
+	for _, m := range h.fake.Messages(url) {
+		if m.Visible {
+			d.Visible++
+		} else {
+			d.InFlight++
 		}
 	}
-	return out
+	return d
 }
 
-// run starts a consumer and returns a function that stops it and waits
-// for Run to return.
-type run struct {
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when Run returns, with err set
-	err     error
-	logs    *syncBuffer
-	metrics *syncBuffer
-}
-
-func startConsumer(t *testing.T, cfg consumer.Config, client consumer.SQS, h workers.Handler, opts ...consumer.Option) *run {
-	t.Helper()
-	r := &run{done: make(chan struct{}), logs: &syncBuffer{}, metrics: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts = append([]consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(r.metrics)}, opts...)
-	c, err := consumer.New(cfg, client, h, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() {
-		defer close(r.done)
-		r.err = c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(time.Minute):
-		}
-		if t.Failed() {
-			t.Logf("consumer logs:\n%s", r.logs.String())
-		}
+// Outage fails every call as a client finding the endpoint down does.
+func (h *fakeHarness) Outage(*testing.T) (end func()) {
+	h.fake.FailCalls(func(string, string) error {
+		return errors.New("dial tcp 127.0.0.1:4566: connect: connection refused")
 	})
-	return r
+	return func() { h.fake.FailCalls(nil) }
 }
 
-// stop cancels the consumer and waits for Run to return.
-func (r *run) stop(t *testing.T) {
-	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-		if r.err != nil {
-			t.Fatalf("Run = %v", r.err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("Run did not return within a minute of its context ending")
-	}
-}
-
-func (r *run) running() bool {
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// eventually waits (generously) for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
+// fakeStage is a stage on a Fake of its own, for the TestFake* tests.
 type fakeStage struct {
-	fake              *consumertest.Fake
-	url, next, dlq    string
-	cfg               consumer.Config
-	maxReceiveCountIn int
+	fake           *consumertest.Fake
+	rec            *consumertest.Recorder // the fake, as the consumer sees it
+	url, next, dlq string
+	cfg            consumer.Config
 }
 
 func newFakeStage(t *testing.T, maxReceiveCount int) *fakeStage {
-	f := consumertest.NewFake()
-	dlq := f.CreateQueue("grill-dlq", 0, "")
-	next := f.CreateQueue("fry", 0, "")
-	url := f.CreateQueue("grill", maxReceiveCount, dlq)
-	return &fakeStage{fake: f, url: url, next: next, dlq: dlq, cfg: consumer.Config{
-		Stage: "grill", QueueURL: url, NextQueueURL: next, DLQURL: dlq,
-		Concurrency: 8, VisibilityTimeout: 30 * time.Second, DrainTimeout: 10 * time.Second, MaxReceiveCount: maxReceiveCount,
-		RetryBaseDelay: time.Second, RetryMaxDelay: time.Minute,
-	}}
+	h := newFakeHarness()
+	q := h.Queues(t, maxReceiveCount)
+	return &fakeStage{fake: h.fake, rec: consumertest.NewRecorder(h.fake), url: q.URL, next: q.NextURL, dlq: q.DLQURL,
+		cfg: consumertest.StageConfig(q, maxReceiveCount)}
 }
 
 func bodies(msgs []consumertest.Message) []string {
@@ -171,114 +95,8 @@ func bodies(msgs []consumertest.Message) []string {
 	return b
 }
 
-// callIndex is the index of the first call of op that lists entry, or -1.
-func callIndex(calls []consumertest.Call, op, entry string) int {
-	for i, c := range calls {
-		if c.Op == op && c.Err == nil && slices.Contains(c.Entries, entry) {
-			return i
-		}
-	}
-	return -1
-}
-
-func TestSuccessForwardsWithTheTraceIDThenDeletes(t *testing.T) {
-	s := newFakeStage(t, 3)
-	ids := map[string]string{}
-	for i := range 25 {
-		body := "order-" + strconv.Itoa(i)
-		attrs := map[string]string{workers.TraceIDAttribute: "trace-" + strconv.Itoa(i), "customer": "ada"}
-		if i == 0 {
-			attrs = nil // enters the pipeline here: starts its own trace
-		}
-		ids[body] = s.fake.Send(s.url, body, attrs)
-	}
-	s.fake.Send(s.url, "drop-me", nil)
-	s.fake.Send(s.url, "rename-me", nil)
-	h := workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
-		switch string(m.Body) {
-		case "drop-me":
-			return workers.Output{Drop: true}, nil
-		case "rename-me":
-			return workers.Output{Body: []byte("renamed")}, nil
-		}
-		if m.Stage != "grill" || m.ReceiveCount != 1 || m.SentAt.IsZero() {
-			return workers.Output{}, fmt.Errorf("message fields not filled: %+v", m)
-		}
-		return workers.Output{Attributes: map[string]string{"grilled": "yes", "customer": ""}}, nil
-	})
-	r := startConsumer(t, s.cfg, s.fake, h)
-	eventually(t, "every message to leave the queue", func() bool { return len(s.fake.Messages(s.url)) == 0 })
-	r.stop(t)
-
-	next := s.fake.Messages(s.next)
-	if len(next) != 26 {
-		t.Fatalf("next queue has %d messages, want 26 (25 orders and the renamed one): %v", len(next), bodies(next))
-	}
-	calls := s.fake.Calls()
-	for _, m := range next {
-		if m.Body == "renamed" {
-			continue
-		}
-		i, _ := strconv.Atoi(strings.TrimPrefix(m.Body, "order-"))
-		wantTrace := "trace-" + strconv.Itoa(i)
-		if i == 0 {
-			wantTrace = ids[m.Body]
-		}
-		if got := m.Attributes[workers.TraceIDAttribute]; got != wantTrace {
-			t.Errorf("%s forwarded with trace id %q, want %q", m.Body, got, wantTrace)
-		}
-		if m.Attributes["grilled"] != "yes" {
-			t.Errorf("%s forwarded without the handler's attribute: %v", m.Body, m.Attributes)
-		}
-		if _, ok := m.Attributes["customer"]; ok {
-			t.Errorf("%s kept an attribute the handler removed: %v", m.Body, m.Attributes)
-		}
-		send, del := callIndex(calls, "SendMessageBatch", m.Body), callIndex(calls, "DeleteMessageBatch", ids[m.Body])
-		if send < 0 || del < 0 || del < send {
-			t.Errorf("%s: send call #%d, delete call #%d; want the delete after the send", m.Body, send, del)
-		}
-	}
-	for _, c := range calls {
-		if len(c.Entries) > 10 {
-			t.Errorf("%s with %d entries", c.Op, len(c.Entries))
-		}
-	}
-
-	var succeeded, failed, samples int
-	for _, l := range r.metrics.jsonLines(t) {
-		if v, ok := l["Succeeded"].(float64); ok {
-			succeeded += int(v)
-			failed += int(l["Failed"].(float64))
-		}
-		samples += len(l["ProcessingTime"].([]any))
-	}
-	if succeeded != 27 || failed != 0 || samples != 27 {
-		t.Errorf("metrics: succeeded %d, failed %d, samples %d; want 27, 0, 27", succeeded, failed, samples)
-	}
-	if got := len(logsWith(t, r.logs, "DEBUG", "message completed")); got != 27 {
-		t.Errorf("%d completion logs, want 27", got)
-	}
-}
-
-func TestLastStageOnlyDeletes(t *testing.T) {
-	s := newFakeStage(t, 3)
-	s.cfg.NextQueueURL = ""
-	for i := range 5 {
-		s.fake.Send(s.url, strconv.Itoa(i), nil)
-	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
-		return workers.Output{Body: []byte("ignored: no next stage")}, nil
-	}))
-	eventually(t, "the queue to empty", func() bool { return len(s.fake.Messages(s.url)) == 0 })
-	r.stop(t)
-	for _, c := range s.fake.Calls() {
-		if c.Op == "SendMessageBatch" {
-			t.Errorf("the last stage sent %v", c.Entries)
-		}
-	}
-}
-
-func TestAMessageWhoseForwardFailedIsNeverDeleted(t *testing.T) {
+// Fake only: SQS refuses one entry of a batch only when it wants to.
+func TestFakeAMessageWhoseForwardFailedIsNeverDeleted(t *testing.T) {
 	s := newFakeStage(t, 3)
 	s.fake.FailEntries(func(op, url, body string) *types.BatchResultErrorEntry {
 		switch {
@@ -294,11 +112,11 @@ func TestAMessageWhoseForwardFailedIsNeverDeleted(t *testing.T) {
 	for i := range 10 {
 		s.fake.Send(s.url, "ok-"+strconv.Itoa(i), nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := consumertest.Start(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{}, nil
 	}))
-	eventually(t, "the good messages forwarded, the refused one dead-lettered, the stuck one backing off", func() bool {
-		calls := s.fake.Calls()
+	consumertest.Eventually(t, "the good messages forwarded, the refused one dead-lettered, the stuck one backing off", func() bool {
+		calls := s.rec.Calls()
 		for _, c := range calls {
 			if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, stuck) {
 				return len(s.fake.Messages(s.next)) == 10 && len(s.fake.Messages(s.dlq)) == 1
@@ -306,26 +124,27 @@ func TestAMessageWhoseForwardFailedIsNeverDeleted(t *testing.T) {
 		}
 		return false
 	})
-	r.stop(t)
+	r.Stop(t)
 
 	if got := bodies(s.fake.Messages(s.url)); !slices.Equal(got, []string{"stuck"}) {
 		t.Errorf("source queue holds %v, want only the stuck message", got)
 	}
-	if i := callIndex(s.fake.Calls(), "DeleteMessageBatch", stuck); i >= 0 {
+	if i := consumertest.CallIndex(s.rec.Calls(), "DeleteMessageBatch", stuck); i >= 0 {
 		t.Errorf("the stuck message was deleted (call #%d) though its forward failed", i)
 	}
 	dead := s.fake.Messages(s.dlq)[0]
 	if dead.Body != "refused" || !strings.Contains(dead.Attributes[consumer.ErrorAttribute], "bad characters") {
 		t.Errorf("DLQ holds %q with %v; want the refused message and SQS's reason", dead.Body, dead.Attributes)
 	}
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, stuck) && slices.Contains(c.Timeouts, 0) {
 			t.Errorf("the stuck message was made visible at once (%v): a hot loop", c.Timeouts)
 		}
 	}
 }
 
-func TestFailedDeletesAreRetriedEntryByEntry(t *testing.T) {
+// Fake only: SQS fails one delete of a batch only when it wants to.
+func TestFakeFailedDeletesAreRetriedEntryByEntry(t *testing.T) {
 	s := newFakeStage(t, 3)
 	var mu sync.Mutex
 	failures := map[string]int{}
@@ -342,11 +161,11 @@ func TestFailedDeletesAreRetriedEntryByEntry(t *testing.T) {
 		s.fake.Send(s.url, "flaky-"+strconv.Itoa(i), nil)
 		s.fake.Send(s.url, "fine-"+strconv.Itoa(i), nil)
 	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := consumertest.Start(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		return workers.Output{}, nil
 	}))
-	eventually(t, "the queue to empty", func() bool { return len(s.fake.Messages(s.url)) == 0 })
-	r.stop(t)
+	consumertest.Eventually(t, "the queue to empty", func() bool { return len(s.fake.Messages(s.url)) == 0 })
+	r.Stop(t)
 	if n := len(s.fake.Messages(s.next)); n != 12 {
 		t.Errorf("next queue has %d messages, want each of the 12 once", n)
 	}
@@ -357,186 +176,14 @@ func TestFailedDeletesAreRetriedEntryByEntry(t *testing.T) {
 	}
 }
 
-func TestFailuresBackOffByReceiveCountUntilSQSMovesThemToTheDLQ(t *testing.T) {
-	s := newFakeStage(t, 3)
-	id := s.fake.Send(s.url, "burnt", nil)
-	var mu sync.Mutex
-	var counts []int
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
-		mu.Lock()
-		counts = append(counts, m.ReceiveCount)
-		mu.Unlock()
-		return workers.Output{}, errors.New("grill is cold")
-	}))
-	eventually(t, "the message to reach the DLQ", func() bool { return len(s.fake.Messages(s.dlq)) == 1 })
-	r.stop(t)
-
-	if !slices.Equal(counts, []int{1, 2, 3}) {
-		t.Errorf("handler saw receive counts %v, want [1 2 3]", counts)
-	}
-	var delays []int32
-	for _, c := range s.fake.Calls() {
-		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, id) {
-			delays = append(delays, c.Timeouts[slices.Index(c.Entries, id)])
-		}
-	}
-	if len(delays) != 3 || delays[0] != 1 || delays[1] != 2 || delays[2] < 4 || delays[2] > 5 {
-		t.Errorf("retry delays %v s, want [1 2 4-5]: doubling per receive, jitter only adding", delays)
-	}
-	if got := logsWith(t, r.logs, "ERROR", "last attempt"); len(got) != 1 {
-		t.Errorf("%d last-attempt error logs, want 1", len(got))
-	}
-	got := logsWith(t, r.logs, "WARN", "retrying")
-	if len(got) != 2 || got[0]["retry_in"] != "1s" {
-		t.Fatalf("retry logs %v, want 2 at warn, the first retrying in 1s", got)
-	}
-	// A message sent without a trace id is traced by its own id.
-	if got[0]["message_id"] != id || got[0]["trace_id"] != id || got[0]["receive_count"] != 1.0 || got[0]["error"] != "grill is cold" {
-		t.Errorf("retry log %v, want message_id and trace_id %s, receive_count 1 and the error", got[0], id)
-	}
-}
-
-func TestPermanentFailuresGoToTheDLQAtOnceWhileGoodMessagesFlow(t *testing.T) {
-	s := newFakeStage(t, 5)
-	type order struct{ Item string }
-	calls := map[string]int{}
-	var mu sync.Mutex
-	h := workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
-		mu.Lock()
-		calls[string(m.Body)]++
-		mu.Unlock()
-		var o order
-		if err := json.Unmarshal(m.Body, &o); err != nil {
-			return workers.Output{}, workers.Permanent(fmt.Errorf("undecodable order: %w", err))
-		}
-		if o.Item == "pizza" {
-			return workers.Output{}, workers.Permanent(errors.New("no such item: pizza"))
-		}
-		return workers.Output{}, nil
-	})
-	badID := s.fake.Send(s.url, "{not json", map[string]string{workers.TraceIDAttribute: "t-bad"})
-	s.fake.Send(s.url, `{"Item":"pizza"}`, nil)
-	for range 10 {
-		s.fake.Send(s.url, `{"Item":"burger"}`, nil)
-	}
-	r := startConsumer(t, s.cfg, s.fake, h)
-	eventually(t, "good messages forwarded and bad ones dead-lettered", func() bool {
-		return len(s.fake.Messages(s.next)) == 10 && len(s.fake.Messages(s.dlq)) == 2
-	})
-	r.stop(t)
-	if n := len(s.fake.Messages(s.url)); n != 0 {
-		t.Errorf("%d messages left in the source queue", n)
-	}
-	for _, d := range s.fake.Messages(s.dlq) {
-		a := d.Attributes
-		if calls[d.Body] != 1 || a[consumer.StageAttribute] != "grill" || a[consumer.ReceiveCountAttribute] != "1" || a[consumer.MessageIDAttribute] == "" {
-			t.Errorf("dead letter %q (handled %d times) has %v; want handled once, stage grill, receive count 1, its message id", d.Body, calls[d.Body], a)
-		}
-		if d.Body == "{not json" && (a[consumer.MessageIDAttribute] != badID || a[workers.TraceIDAttribute] != "t-bad" ||
-			!strings.Contains(a[consumer.ErrorAttribute], "undecodable order")) {
-			t.Errorf("dead letter for the undecodable body has %v", a)
-		}
-		if d.Body == `{"Item":"pizza"}` && a[consumer.ErrorAttribute] != "no such item: pizza" {
-			t.Errorf("dead letter for pizza says %q", a[consumer.ErrorAttribute])
-		}
-	}
-}
-
-func TestPermanentFailureWithoutADLQIsRetried(t *testing.T) {
-	s := newFakeStage(t, 5)
-	s.cfg.DLQURL = ""
-	id := s.fake.Send(s.url, "bad", nil)
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
-		return workers.Output{}, workers.Permanent(errors.New("bad"))
-	}))
-	eventually(t, "the message's backoff", func() bool {
-		return callIndex(s.fake.Calls(), "ChangeMessageVisibilityBatch", id) >= 0
-	})
-	r.stop(t)
-	if got := bodies(s.fake.Messages(s.url)); !slices.Equal(got, []string{"bad"}) {
-		t.Errorf("source queue holds %v, want the message kept for SQS's redrive", got)
-	}
-}
-
-func TestAPanickingHandlerDoesNotStopTheWorker(t *testing.T) {
-	s := newFakeStage(t, 2)
-	var boom atomic.Int32
-	s.fake.Send(s.url, "boom", nil)
-	for i := range 5 {
-		s.fake.Send(s.url, "ok-"+strconv.Itoa(i), nil)
-	}
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(_ context.Context, m workers.Message) (workers.Output, error) {
-		if string(m.Body) == "boom" {
-			boom.Add(1)
-			panic("the fryer caught fire")
-		}
-		return workers.Output{}, nil
-	}))
-	eventually(t, "the panicking message to be retried into the DLQ", func() bool { return len(s.fake.Messages(s.dlq)) == 1 })
-	s.fake.Send(s.url, "after", nil)
-	eventually(t, "a message sent after the panics to be forwarded", func() bool { return len(s.fake.Messages(s.next)) == 6 })
-	if !r.running() {
-		t.Fatal("Run returned after a panic")
-	}
-	r.stop(t)
-	if boom.Load() != 2 {
-		t.Errorf("panicking message handled %d times, want 2 (maxReceiveCount)", boom.Load())
-	}
-	logs := logsWith(t, r.logs, "WARN", "retrying")
-	if len(logs) == 0 || !strings.Contains(fmt.Sprint(logs[0]["stack"]), "consumer_test.go") {
-		t.Errorf("the panic's failure log has no stack: %v", logs)
-	}
-}
-
-func TestHeartbeatKeepsASlowMessageInvisible(t *testing.T) {
-	s := newFakeStage(t, 3)
-	s.cfg.VisibilityTimeout = 2 * time.Second
-	id := s.fake.Send(s.url, "slow", nil)
-	var handled atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
-		handled.Add(1)
-		select {
-		case <-time.After(4500 * time.Millisecond): // more than twice the visibility timeout
-		case <-ctx.Done():
-		}
-		return workers.Output{}, nil
-	}))
-	eventually(t, "the slow message to be forwarded", func() bool { return len(s.fake.Messages(s.next)) == 1 })
-	eventually(t, "the slow message to be deleted", func() bool { return len(s.fake.Messages(s.url)) == 0 })
-	r.stop(t)
-
-	if handled.Load() != 1 {
-		t.Errorf("handled %d times, want once: the message became visible while in flight", handled.Load())
-	}
-	calls := s.fake.Calls()
-	del := callIndex(calls, "DeleteMessageBatch", id)
-	var before, after int
-	for i, c := range calls {
-		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, id) {
-			if got := c.Timeouts[slices.Index(c.Entries, id)]; got != 2 {
-				t.Errorf("heartbeat asked for %ds, want the 2s visibility timeout", got)
-			}
-			if i < del {
-				before++
-			} else {
-				after++
-			}
-		}
-	}
-	if before < 2 {
-		t.Errorf("%d extensions while handling, want at least 2 over 4.5s with a 2s timeout", before)
-	}
-	if after > 1 {
-		t.Errorf("%d extensions after the delete, want the heartbeat stopped", after)
-	}
-}
-
-func TestHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
+// Fake only: deletes a message behind the runtime's back (Fake.Remove),
+// which on SQS takes a receipt handle only the runtime has.
+func TestFakeHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
 	s := newFakeStage(t, 3)
 	s.cfg.VisibilityTimeout = 2 * time.Second
 	id := s.fake.Send(s.url, "gone", nil)
 	var handled atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, m workers.Message) (workers.Output, error) {
+	r := consumertest.Start(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, m workers.Message) (workers.Output, error) {
 		if string(m.Body) == "gone" {
 			handled.Add(1)
 			// Someone deletes the message while it is being handled.
@@ -550,12 +197,12 @@ func TestHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
 		}
 		return workers.Output{}, nil
 	}))
-	eventually(t, "the slow message to complete", func() bool { return len(s.fake.Messages(s.next)) == 1 })
+	consumertest.Eventually(t, "the slow message to complete", func() bool { return len(s.fake.Messages(s.next)) == 1 })
 	s.fake.Send(s.url, "later", nil)
-	eventually(t, "a later message to be forwarded", func() bool { return len(s.fake.Messages(s.next)) == 2 })
-	r.stop(t)
+	consumertest.Eventually(t, "a later message to be forwarded", func() bool { return len(s.fake.Messages(s.next)) == 2 })
+	r.Stop(t)
 	extensions := 0
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.Contains(c.Entries, id) {
 			extensions++
 		}
@@ -563,12 +210,13 @@ func TestHeartbeatStopsWhenTheMessageIsGone(t *testing.T) {
 	if extensions != 1 || handled.Load() != 1 {
 		t.Errorf("%d extension attempts, handled %d times; want 1 and 1: a rejected extension ends the heartbeat", extensions, handled.Load())
 	}
-	if n := len(logsWith(t, r.logs, "WARN", "heartbeat rejected")); n != 1 {
+	if n := len(r.LogsWith(t, "WARN", "heartbeat rejected")); n != 1 {
 		t.Errorf("%d heartbeat-rejected warnings, want 1", n)
 	}
 }
 
-func TestReceivesOnlyAsManyMessagesAsThereAreFreeSlots(t *testing.T) {
+// Fake only: counts the messages in flight at one instant.
+func TestFakeReceivesOnlyAsManyMessagesAsThereAreFreeSlots(t *testing.T) {
 	s := newFakeStage(t, 3)
 	s.cfg.Concurrency = 3
 	for i := range 20 {
@@ -576,12 +224,12 @@ func TestReceivesOnlyAsManyMessagesAsThereAreFreeSlots(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	var running atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+	r := consumertest.Start(t, s.cfg, s.rec, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
 		running.Add(1)
 		<-gate
 		return workers.Output{}, nil
 	}))
-	eventually(t, "three handlers to start", func() bool { return running.Load() == 3 })
+	consumertest.Eventually(t, "three handlers to start", func() bool { return running.Load() == 3 })
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra receive to happen
 	inFlight := 0
 	for _, m := range s.fake.Messages(s.url) {
@@ -593,16 +241,17 @@ func TestReceivesOnlyAsManyMessagesAsThereAreFreeSlots(t *testing.T) {
 		t.Errorf("%d messages in flight with 3 slots, want 3", inFlight)
 	}
 	close(gate)
-	eventually(t, "all messages to complete", func() bool { return len(s.fake.Messages(s.next)) == 20 })
-	r.stop(t)
-	for _, c := range s.fake.Calls() {
+	consumertest.Eventually(t, "all messages to complete", func() bool { return len(s.fake.Messages(s.next)) == 20 })
+	r.Stop(t)
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ReceiveMessage" && (c.Max > 3 || c.Max < 1) {
 			t.Errorf("ReceiveMessage asked for %d messages with 3 slots", c.Max)
 		}
 	}
 }
 
-func TestDrainLetsInFlightHandlersFinishAndLeavesTheRestVisible(t *testing.T) {
+// Fake only: reads each message's visibility the moment Run returns.
+func TestFakeDrainLetsInFlightHandlersFinishAndLeavesTheRestVisible(t *testing.T) {
 	s := newFakeStage(t, 3)
 	s.cfg.Concurrency = 4
 	for i := range 12 {
@@ -610,7 +259,7 @@ func TestDrainLetsInFlightHandlersFinishAndLeavesTheRestVisible(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	var started, cancelled atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
+	r := consumertest.Start(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
 		started.Add(1)
 		<-gate
 		if ctx.Err() != nil {
@@ -618,11 +267,11 @@ func TestDrainLetsInFlightHandlersFinishAndLeavesTheRestVisible(t *testing.T) {
 		}
 		return workers.Output{}, nil
 	}))
-	eventually(t, "four handlers to start", func() bool { return started.Load() == 4 })
-	r.cancel()
+	consumertest.Eventually(t, "four handlers to start", func() bool { return started.Load() == 4 })
+	r.Cancel()
 	time.Sleep(50 * time.Millisecond)
 	close(gate)
-	r.stop(t)
+	r.Stop(t)
 
 	if started.Load() != 4 || cancelled.Load() != 0 {
 		t.Errorf("%d handlers started, %d saw a cancelled ctx; want 4 and 0", started.Load(), cancelled.Load())
@@ -641,7 +290,8 @@ func TestDrainLetsInFlightHandlersFinishAndLeavesTheRestVisible(t *testing.T) {
 	}
 }
 
-func TestDrainTimeoutCancelsHandlersAndReturnsTheirMessagesAtOnce(t *testing.T) {
+// Fake only: reads each message's visibility the moment Run returns.
+func TestFakeDrainTimeoutCancelsHandlersAndReturnsTheirMessagesAtOnce(t *testing.T) {
 	s := newFakeStage(t, 3)
 	s.cfg.Concurrency = 3
 	s.cfg.DrainTimeout = 200 * time.Millisecond
@@ -649,13 +299,13 @@ func TestDrainTimeoutCancelsHandlersAndReturnsTheirMessagesAtOnce(t *testing.T) 
 		s.fake.Send(s.url, strconv.Itoa(i), nil)
 	}
 	var started atomic.Int32
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
+	r := consumertest.Start(t, s.cfg, s.rec, workers.HandlerFunc(func(ctx context.Context, _ workers.Message) (workers.Output, error) {
 		started.Add(1)
 		<-ctx.Done()
 		return workers.Output{}, ctx.Err()
 	}))
-	eventually(t, "three handlers to start", func() bool { return started.Load() == 3 })
-	r.stop(t)
+	consumertest.Eventually(t, "three handlers to start", func() bool { return started.Load() == 3 })
+	r.Stop(t)
 
 	left := s.fake.Messages(s.url)
 	if len(left) != 3 {
@@ -666,53 +316,13 @@ func TestDrainTimeoutCancelsHandlersAndReturnsTheirMessagesAtOnce(t *testing.T) 
 			t.Errorf("message %s still invisible: not returned to the queue", m.Body)
 		}
 	}
-	for _, c := range s.fake.Calls() {
+	for _, c := range s.rec.Calls() {
 		if c.Op == "ChangeMessageVisibilityBatch" && slices.ContainsFunc(c.Timeouts, func(v int32) bool { return v != 0 }) {
 			t.Errorf("a cancelled message got a retry backoff %v instead of going back at once", c.Timeouts)
 		}
 	}
-	if strings.Contains(r.metrics.String(), `"Failed":1`) || strings.Contains(r.metrics.String(), `"Failed":3`) {
-		t.Errorf("messages cut off by the drain counted as failures: %s", r.metrics.String())
-	}
-}
-
-func TestSQSOutageBacksOffAndLogsOncePerStateChange(t *testing.T) {
-	s := newFakeStage(t, 3)
-	var failing atomic.Bool
-	failing.Store(true)
-	s.fake.FailCalls(func(op, _ string) error {
-		if failing.Load() {
-			return errors.New("dial tcp 127.0.0.1:4566: connect: connection refused")
-		}
-		return nil
-	})
-	r := startConsumer(t, s.cfg, s.fake, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
-		return workers.Output{}, nil
-	}), consumer.WithSQSBackoff(10*time.Millisecond, 100*time.Millisecond))
-	begin := time.Now()
-	time.Sleep(time.Second)
-	failing.Store(false)
-	outage := time.Since(begin)
-	s.fake.Send(s.url, "after the outage", nil)
-	eventually(t, "a message to flow after the outage", func() bool { return len(s.fake.Messages(s.next)) == 1 })
-	r.stop(t)
-
-	failed := 0
-	for _, c := range s.fake.Calls() {
-		if c.Op == "ReceiveMessage" && c.Err != nil {
-			failed++
-		}
-	}
-	// Backing off from 10ms to 100ms, each poller makes about 20 calls a
-	// second; a spinning loop would make tens of thousands.
-	if limit := 2 * int(outage/(50*time.Millisecond)+10); failed > limit || failed < 2 {
-		t.Errorf("%d failed receives in %v, want 2 to %d", failed, outage, limit)
-	}
-	if n := len(logsWith(t, r.logs, "WARN", "failing; backing off")); n != 1 {
-		t.Errorf("%d outage warnings for %d failures, want 1", n, failed)
-	}
-	if n := len(logsWith(t, r.logs, "INFO", "recovered")); n != 1 {
-		t.Errorf("%d recovery logs, want 1", n)
+	if strings.Contains(r.Metrics.String(), `"Failed":1`) || strings.Contains(r.Metrics.String(), `"Failed":3`) {
+		t.Errorf("messages cut off by the drain counted as failures: %s", r.Metrics.String())
 	}
 }
 

@@ -95,9 +95,9 @@ func Queue(t testing.TB, q *sqs.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(Name(t))})
+	url, err := emulators.CreateQueue(ctx, q, Name(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return aws.ToString(out.QueueUrl)
+	return url
 }

@@ -1,8 +1,3 @@
-// Package consumertest holds what tests and benchmarks of the SQS worker
-// runtime share: Fake, a small in-memory SQS for unit tests of the
-// runtime's semantics, and the throughput harness (Fill and the three
-// drains the benchmark compares) that runs against a real SQS endpoint
-// such as the local emulator.
 package consumertest
 
 import (
@@ -22,7 +17,8 @@ import (
 // visibility timeouts, receive counts, redrive to a DLQ after
 // maxReceiveCount, long polling, receipt handles that stop working once a
 // message is deleted or received again, and per-entry batch results. It
-// records every call, and can be told to fail calls or single entries.
+// can be told to fail calls or single entries; NewRecorder records what
+// is asked of it.
 //
 // It implements consumer.SQS. The zero value is not usable: call NewFake.
 type Fake struct {
@@ -30,27 +26,8 @@ type Fake struct {
 	queues    map[string]*fakeQueue
 	seq       int
 	changed   chan struct{}
-	calls     []Call
 	fail      func(op, queueURL string) error
 	failEntry func(op, queueURL, body string) *types.BatchResultErrorEntry
-}
-
-// Call is one recorded call.
-type Call struct {
-	Op       string // "ReceiveMessage", "SendMessageBatch", ...
-	QueueURL string
-	At       time.Time
-	// Entries are the bodies sent (SendMessageBatch) or the message ids
-	// addressed (DeleteMessageBatch, ChangeMessageVisibilityBatch); for
-	// ReceiveMessage, the ids received.
-	Entries []string
-	// Timeouts are the visibility timeouts asked for, entry by entry
-	// (ChangeMessageVisibilityBatch), or the receive's (ReceiveMessage).
-	Timeouts []int32
-	// Max is ReceiveMessage's MaxNumberOfMessages.
-	Max int32
-	// Err is the error the call returned.
-	Err error
 }
 
 // Message is a snapshot of a message in a Fake queue.
@@ -166,18 +143,6 @@ func (f *Fake) Messages(queueURL string) []Message {
 	return out
 }
 
-// Calls returns the calls made so far, in order.
-func (f *Fake) Calls() []Call {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Call(nil), f.calls...)
-}
-
-func (f *Fake) record(c Call) {
-	c.At = time.Now()
-	f.calls = append(f.calls, c)
-}
-
 func (f *Fake) queue(op string, url *string) (*fakeQueue, error) {
 	q, ok := f.queues[aws.ToString(url)]
 	if !ok {
@@ -196,18 +161,12 @@ func (f *Fake) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, 
 			err = f.fail("ReceiveMessage", aws.ToString(in.QueueUrl))
 		}
 		if err != nil {
-			f.record(Call{Op: "ReceiveMessage", QueueURL: aws.ToString(in.QueueUrl), Err: err})
 			f.mu.Unlock()
 			return nil, err
 		}
 		out := f.receiveLocked(q, in)
 		changed := f.changed
 		if len(out.Messages) > 0 || !time.Now().Before(deadline) {
-			c := Call{Op: "ReceiveMessage", QueueURL: aws.ToString(in.QueueUrl), Max: in.MaxNumberOfMessages, Timeouts: []int32{in.VisibilityTimeout}}
-			for _, m := range out.Messages {
-				c.Entries = append(c.Entries, aws.ToString(m.MessageId))
-			}
-			f.record(c)
 			f.mu.Unlock()
 			return out, nil
 		}
@@ -272,16 +231,9 @@ func (f *Fake) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	url := aws.ToString(in.QueueUrl)
-	c := Call{Op: "SendMessageBatch", QueueURL: url}
-	for _, e := range in.Entries {
-		c.Entries = append(c.Entries, aws.ToString(e.MessageBody))
-	}
 	if err := f.check("SendMessageBatch", in.QueueUrl, len(in.Entries)); err != nil {
-		c.Err = err
-		f.record(c)
 		return nil, err
 	}
-	f.record(c)
 	out := &sqs.SendMessageBatchOutput{}
 	for _, e := range in.Entries {
 		if fe := f.entryFailure("SendMessageBatch", url, aws.ToString(e.MessageBody), e.Id); fe != nil {
@@ -299,16 +251,9 @@ func (f *Fake) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchI
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	url := aws.ToString(in.QueueUrl)
-	c := Call{Op: "DeleteMessageBatch", QueueURL: url}
-	for _, e := range in.Entries {
-		c.Entries = append(c.Entries, idOf(aws.ToString(e.ReceiptHandle)))
-	}
 	if err := f.check("DeleteMessageBatch", in.QueueUrl, len(in.Entries)); err != nil {
-		c.Err = err
-		f.record(c)
 		return nil, err
 	}
-	f.record(c)
 	q := f.queues[url]
 	out := &sqs.DeleteMessageBatchOutput{}
 	for _, e := range in.Entries {
@@ -332,17 +277,9 @@ func (f *Fake) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMes
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	url := aws.ToString(in.QueueUrl)
-	c := Call{Op: "ChangeMessageVisibilityBatch", QueueURL: url}
-	for _, e := range in.Entries {
-		c.Entries = append(c.Entries, idOf(aws.ToString(e.ReceiptHandle)))
-		c.Timeouts = append(c.Timeouts, e.VisibilityTimeout)
-	}
 	if err := f.check("ChangeMessageVisibilityBatch", in.QueueUrl, len(in.Entries)); err != nil {
-		c.Err = err
-		f.record(c)
 		return nil, err
 	}
-	f.record(c)
 	q := f.queues[url]
 	now := time.Now()
 	out := &sqs.ChangeMessageVisibilityBatchOutput{}
@@ -410,14 +347,4 @@ func (q *fakeQueue) bodyAt(i int) string {
 
 func invalidHandle(id *string) types.BatchResultErrorEntry {
 	return types.BatchResultErrorEntry{Id: id, Code: aws.String("ReceiptHandleIsInvalid"), Message: aws.String("the receipt handle is not valid"), SenderFault: true}
-}
-
-// idOf is the message id inside one of the Fake's receipt handles.
-func idOf(handle string) string {
-	for i := range len(handle) {
-		if handle[i] == '#' {
-			return handle[:i]
-		}
-	}
-	return handle
 }

@@ -1,4 +1,4 @@
-package consumertest_test
+package bench
 
 import (
 	"context"
@@ -16,17 +16,20 @@ import (
 
 	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/workers/consumer"
-	"github.com/linecook/linecook/workers/consumer/consumertest"
 )
 
-// The emulator the benchmark drains, without persistence (which would
-// put an SQLite write under every call and measure the disk instead).
-var client *sqs.Client
+// The Go benchmarks of the worker runtime's throughput: BenchmarkDrain
+// (the drains linecook bench compares) and BenchmarkSlowHandler.
+
+// benchClient is the emulator the benchmarks drain, without persistence
+// (which would put an SQLite write under every call and measure the disk
+// instead).
+var benchClient *sqs.Client
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() || flag.Lookup("test.bench").Value.String() == "" {
-		os.Exit(m.Run()) // only benchmarks here: no emulator unless they run
+		os.Exit(m.Run()) // the tests need no emulator: start it only for the benchmarks
 	}
 	ctx := context.Background()
 	emu, err := emulators.Start(ctx, emulators.Options{})
@@ -47,7 +50,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		client = sqs.NewFromConfig(cfg)
+		benchClient = sqs.NewFromConfig(cfg)
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -68,24 +71,24 @@ var (
 // 600 / 3 s = 200 msgs/s, and reaching it shows the runtime keeps every
 // slot busy (receiving fast enough, and only for free slots).
 func BenchmarkSlowHandler(b *testing.B) {
-	if client == nil {
+	if benchClient == nil {
 		b.Skip("needs the SQS emulator (not started with -short)")
 	}
 	n := *slowMessages
-	counter := &receiveCounter{SQS: client}
+	counter := &receiveCounter{SQS: benchClient}
 	var total time.Duration
 	for i := range b.N {
 		url := benchQueue(b, fmt.Sprintf("slow-%d", i), n)
 		b.StartTimer()
 		start := time.Now()
-		err := consumertest.DrainConsumer(context.Background(), counter, benchConfig(url, *slowConcurrency), n, *slowWork,
+		err := drainConsumer(context.Background(), counter, benchConfig(url, *slowConcurrency), n, *slowWork,
 			consumer.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))), consumer.WithMetrics(io.Discard))
 		if err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
 		b.StopTimer()
-		if _, err := client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}); err != nil {
+		if _, err := benchClient.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -114,15 +117,15 @@ func (r *receiveCounter) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMess
 //   - naive: receive one, handle (nothing), delete one, in one loop;
 //   - batched: receive ten and DeleteMessageBatch them, from eight
 //     goroutines, no handler: the ceiling;
-//   - runtime: this package with a no-op handler, as a last stage.
+//   - runtime: workers/consumer with a no-op handler, as a last stage.
 //
 // One iteration drains -drain.messages (20 000). The machine is shared and
 // noisy: compare the three in one run, and repeat whole runs rather than
 // using -count (which repeats each sub-benchmark back to back):
 //
-//	for i in 1 2 3; do go test -run '^$' -bench Drain -benchtime 1x ./workers/consumer/consumertest/; done
+//	for i in 1 2 3; do go test -run '^$' -bench Drain -benchtime 1x ./tools/bench/; done
 func BenchmarkDrain(b *testing.B) {
-	if client == nil {
+	if benchClient == nil {
 		b.Skip("needs the SQS emulator (not started with -short)")
 	}
 	n := *benchMessages
@@ -130,10 +133,10 @@ func BenchmarkDrain(b *testing.B) {
 		name  string
 		drain func(ctx context.Context, url string) error
 	}{
-		{"naive", func(ctx context.Context, url string) error { return consumertest.DrainNaive(ctx, client, url, n) }},
-		{"batched", func(ctx context.Context, url string) error { return consumertest.DrainBatched(ctx, client, url, n, 8) }},
+		{"naive", func(ctx context.Context, url string) error { return drainNaive(ctx, benchClient, url, n) }},
+		{"batched", func(ctx context.Context, url string) error { return drainBatched(ctx, benchClient, url, n, 8) }},
 		{"runtime", func(ctx context.Context, url string) error {
-			return consumertest.DrainConsumer(ctx, client, benchConfig(url, *benchConcurrency), n, 0,
+			return drainConsumer(ctx, benchClient, benchConfig(url, *benchConcurrency), n, 0,
 				consumer.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))), consumer.WithMetrics(io.Discard))
 		}},
 	}
@@ -149,7 +152,7 @@ func BenchmarkDrain(b *testing.B) {
 				}
 				total += time.Since(start)
 				b.StopTimer()
-				if _, err := client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}); err != nil {
+				if _, err := benchClient.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -161,11 +164,11 @@ func BenchmarkDrain(b *testing.B) {
 // benchQueue creates a queue holding a backlog of n messages.
 func benchQueue(b *testing.B, name string, n int) string {
 	b.StopTimer()
-	q, err := consumertest.CreateQueues(context.Background(), client, fmt.Sprintf("bench-%s-%d", name, queueSeq.Add(1)), 3)
+	q, err := createStageQueues(context.Background(), benchClient, fmt.Sprintf("bench-%s-%d", name, queueSeq.Add(1)), 3)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := consumertest.Fill(context.Background(), client, q.URL, n, `{"order":"burger","qty":1}`); err != nil {
+	if err := fill(context.Background(), benchClient, q.URL, n, `{"order":"burger","qty":1}`); err != nil {
 		b.Fatal(err)
 	}
 	return q.URL

@@ -1,8 +1,10 @@
-package consumertest
+package bench
+
+// The drains the worker throughput benchmark compares, shared by runDrain
+// (linecook bench) and the Go benchmarks in drain_test.go.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,58 +16,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/linecook/linecook/tools/emulators"
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
 )
 
-// Queues are one stage's queues on a real SQS endpoint.
-type Queues struct {
+// stageQueues are a stage's queue and DLQ, and the next stage's queue.
+type stageQueues struct {
 	URL, NextURL, DLQURL string
 }
 
-// CreateQueues creates name, name-next and name-dlq, with a redrive
-// policy moving a message from name to name-dlq after maxReceiveCount
-// receives, and the 1 MiB message size on all three.
-func CreateQueues(ctx context.Context, client *sqs.Client, name string, maxReceiveCount int) (Queues, error) {
-	size := map[string]string{string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(1 << 20)}
-	create := func(n string, attrs map[string]string) (string, error) {
-		out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(n), Attributes: attrs})
-		if err != nil {
-			return "", fmt.Errorf("create queue %s: %w", n, err)
-		}
-		return aws.ToString(out.QueueUrl), nil
-	}
-	var q Queues
-	var err error
-	if q.DLQURL, err = create(name+"-dlq", size); err != nil {
-		return Queues{}, err
-	}
-	if q.NextURL, err = create(name+"-next", size); err != nil {
-		return Queues{}, err
-	}
-	arn, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(q.DLQURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
+// createStageQueues creates name and name-dlq as the cloud has a stage's
+// queues, redriving after maxReceiveCount receives, and a plain
+// name-next.
+func createStageQueues(ctx context.Context, client *sqs.Client, name string, maxReceiveCount int) (stageQueues, error) {
+	q, err := emulators.CreateQueues(ctx, client, name, emulators.QueueSettings{MaxReceiveCount: maxReceiveCount})
 	if err != nil {
-		return Queues{}, fmt.Errorf("DLQ arn: %w", err)
+		return stageQueues{}, err
 	}
-	redrive, err := json.Marshal(map[string]string{
-		"deadLetterTargetArn": arn.Attributes[string(types.QueueAttributeNameQueueArn)],
-		"maxReceiveCount":     strconv.Itoa(maxReceiveCount),
-	})
+	next, err := emulators.CreateQueue(ctx, client, name+"-next")
 	if err != nil {
-		return Queues{}, err
+		return stageQueues{}, err
 	}
-	q.URL, err = create(name, map[string]string{
-		string(types.QueueAttributeNameMaximumMessageSize): strconv.Itoa(1 << 20),
-		string(types.QueueAttributeNameRedrivePolicy):      string(redrive),
-	})
-	return q, err
+	return stageQueues{URL: q.URL, NextURL: next, DLQURL: q.DLQURL}, nil
 }
 
-// Fill sends n messages with the given body to the queue, in batches of
+// fill sends n messages with the given body to the queue, in batches of
 // ten from eight goroutines.
-func Fill(ctx context.Context, client *sqs.Client, url string, n int, body string) error {
+func fill(ctx context.Context, client *sqs.Client, url string, n int, body string) error {
 	const goroutines = 8
 	batches := make(chan int)
 	errs := make(chan error, goroutines)
@@ -103,9 +81,9 @@ feed:
 	return errors.Join(err, <-errs)
 }
 
-// DrainNaive receives, handles (does nothing) and deletes n messages one
+// drainNaive receives, handles (does nothing) and deletes n messages one
 // at a time, as the simplest consumer loop does: the baseline.
-func DrainNaive(ctx context.Context, client *sqs.Client, url string, n int) error {
+func drainNaive(ctx context.Context, client *sqs.Client, url string, n int) error {
 	for done := 0; done < n; {
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
 		if err != nil {
@@ -121,11 +99,11 @@ func DrainNaive(ctx context.Context, client *sqs.Client, url string, n int) erro
 	return nil
 }
 
-// DrainBatched receives ten at a time and deletes them with one
+// drainBatched receives ten at a time and deletes them with one
 // DeleteMessageBatch, from several goroutines, with no handler at all:
 // about as fast as the endpoint lets a client drain a queue, the ceiling
 // for the runtime.
-func DrainBatched(ctx context.Context, client *sqs.Client, url string, n, goroutines int) error {
+func drainBatched(ctx context.Context, client *sqs.Client, url string, n, goroutines int) error {
 	var left atomic.Int64
 	left.Store(int64(n))
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -169,12 +147,12 @@ func DrainBatched(ctx context.Context, client *sqs.Client, url string, n, gorout
 	return nil
 }
 
-// DrainConsumer runs the runtime until it has handled n messages, then
+// drainConsumer runs the runtime until it has handled n messages, then
 // stops it and waits for its drain, so the deletes are done when it
 // returns. Its handler waits work (0: returns at once), as an I/O-bound
 // handler waiting on a remote call does. cfg.QueueURL is the queue
 // drained.
-func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, work time.Duration, opts ...consumer.Option) error {
+func drainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config, n int, work time.Duration, opts ...consumer.Option) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var handled atomic.Int64
@@ -204,43 +182,4 @@ func DrainConsumer(ctx context.Context, client consumer.SQS, cfg consumer.Config
 		return fmt.Errorf("handled %d of %d messages before the context ended", got, n)
 	}
 	return nil
-}
-
-// Received is a message read back from a queue by ReceiveAll.
-type Received struct {
-	ID, Body     string
-	Attributes   map[string]string
-	ReceiveCount int
-}
-
-// ReceiveAll receives and deletes every message in the queue until a
-// receive waiting waitSeconds comes back empty.
-func ReceiveAll(ctx context.Context, client *sqs.Client, url string, waitSeconds int32) ([]Received, error) {
-	var all []Received
-	for {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds,
-			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
-		})
-		if err != nil {
-			return all, fmt.Errorf("receive: %w", err)
-		}
-		if len(out.Messages) == 0 {
-			return all, nil
-		}
-		del := &sqs.DeleteMessageBatchInput{QueueUrl: &url}
-		for i, m := range out.Messages {
-			r := Received{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Attributes: map[string]string{}}
-			for k, v := range m.MessageAttributes {
-				r.Attributes[k] = aws.ToString(v.StringValue)
-			}
-			r.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-			all = append(all, r)
-			del.Entries = append(del.Entries, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-		if _, err := client.DeleteMessageBatch(ctx, del); err != nil {
-			return all, fmt.Errorf("delete: %w", err)
-		}
-	}
 }
