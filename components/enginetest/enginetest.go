@@ -45,6 +45,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -100,13 +101,21 @@ func Stack(name string) Option { return func(h *Harness) { h.stack = name } }
 // namespace of the program's own config keys).
 func Project(name string) Option { return func(h *Harness) { h.project = name } }
 
-// Parallel sets the engine's parallelism (default: the number of CPUs,
-// as the framework does; `pulumi up` defaults to more).
+// Parallel sets how many resource operations the engine runs at once.
+// The default is `pulumi up`'s: four per GOMAXPROCS.
 func Parallel(n int) Option { return func(h *Harness) { h.parallel = int32(n) } }
 
 // NoPreview skips the preview each operation otherwise runs first, as
 // `pulumi up --skip-preview` does.
 func NoPreview() Option { return func(h *Harness) { h.preview = false } }
+
+// Latency makes the stand-in take d to create or delete a resource of
+// type typ, as AWS takes its time: steps the engine does not order by a
+// dependency then overlap, so an ordering test cannot pass by luck. Other
+// operations are instant.
+func Latency(typ string, d time.Duration) Option {
+	return func(h *Harness) { h.cloud.latency[typ] = d }
+}
 
 // New returns a harness for program with an empty stack. The program gets
 // its config from the engine, as under the Pulumi CLI: New unsets
@@ -117,7 +126,8 @@ func New(t testing.TB, program pulumi.RunFunc, opts ...Option) *Harness {
 	t.Helper()
 	t.Setenv(pulumi.EnvConfig, "")
 	os.Unsetenv(pulumi.EnvConfig)
-	h := &Harness{t: t, program: program, project: awstest.Project, stack: "test", preview: true, cloud: newStandIn()}
+	h := &Harness{t: t, program: program, project: awstest.Project, stack: "test", preview: true, cloud: newStandIn(),
+		parallel: int32(runtime.GOMAXPROCS(0)) * 4}
 	for _, o := range opts {
 		o(h)
 	}

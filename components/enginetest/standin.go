@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pulumi/pulumi/pkg/v3/resource/deploy/deploytest"
 	"github.com/pulumi/pulumi/pkg/v3/resource/plugin"
@@ -102,10 +103,18 @@ type StandIn struct {
 	calls     []Call
 	revisions map[string]int
 	invokes   *awstest.Mocks
+	latency   map[string]time.Duration
 }
 
 func newStandIn() *StandIn {
-	return &StandIn{revisions: map[string]int{}, invokes: awstest.New()}
+	return &StandIn{revisions: map[string]int{}, invokes: awstest.New(), latency: map[string]time.Duration{}}
+}
+
+// wait takes the time a create or delete of typ is set to take.
+func (s *StandIn) wait(typ string) {
+	if d := s.latency[typ]; d > 0 {
+		time.Sleep(d)
+	}
 }
 
 // Calls returns the operations performed so far, in order.
@@ -165,6 +174,7 @@ func (s *StandIn) create(_ context.Context, req plugin.CreateRequest) (plugin.Cr
 	if id == "" {
 		return plugin.CreateResponse{}, fmt.Errorf("enginetest: no id for %s %s", typ, req.Name)
 	}
+	s.wait(typ)
 	s.record(Call{Op: "create", Type: typ, URN: req.URN, ID: id, Inputs: awstest.Plain(req.Properties)})
 	return plugin.CreateResponse{ID: resource.ID(id), Properties: resource.NewPropertyMapFromMap(out), Status: resource.StatusOK}, nil
 }
@@ -235,6 +245,7 @@ func (s *StandIn) delete(_ context.Context, req plugin.DeleteRequest) (plugin.De
 				typ, req.ID, key)
 		}
 	}
+	s.wait(typ)
 	s.record(Call{Op: "delete", Type: typ, URN: req.URN, ID: string(req.ID), Inputs: awstest.Plain(req.Outputs)})
 	return plugin.DeleteResponse{Status: resource.StatusOK}, nil
 }
