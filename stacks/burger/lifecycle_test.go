@@ -83,7 +83,14 @@ type row struct {
 
 func TestLifecycleThroughTheEngine(t *testing.T) {
 	dev := stackConfig(t, "dev")
-	h := enginetest.New(t, burger.Program, enginetest.Stack("dev"))
+	// The load balancer and the internet route take their time in AWS:
+	// unless a dependency orders them, their steps overlap (see
+	// checkLoadBalancerAfterRoute).
+	const slow = 300 * time.Millisecond
+	h := enginetest.New(t, burger.Program, enginetest.Stack("dev"),
+		enginetest.Latency(awstest.LBLoadBalancer, slow),
+		enginetest.Latency(awstest.EC2RouteTable, slow),
+		enginetest.Latency(enginetest.EC2Route, slow))
 	var table []row
 	record := func(label string, r *enginetest.Result) *enginetest.Result {
 		table = append(table, row{label, r.Counts(), r.Duration})
@@ -141,6 +148,12 @@ func TestLifecycleThroughTheEngine(t *testing.T) {
 	last := h.Snapshot()
 	down := record("destroy", h.Destroy())
 	checkDestroyed(t, down, last)
+
+	// Expected to fail until components/vpc makes the public subnet ids
+	// depend on the internet route: see the test's comment.
+	t.Run("load balancer after the internet route", func(t *testing.T) {
+		checkLoadBalancerAfterRoute(t, first, down)
+	})
 }
 
 func withoutCreates(r *enginetest.Result) string {
