@@ -88,12 +88,12 @@ func UnsetConfig(t testing.TB) {
 
 // NewResource records the registration and returns fake outputs.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	inputs := plain(args.Inputs)
+	inputs := Plain(args.Inputs)
 	outputs := map[string]any{}
 	for k, v := range inputs {
 		outputs[k] = v
 	}
-	id := fake(args.TypeToken, args.Name, outputs)
+	id := Fake(args.TypeToken, args.Name, outputs)
 	state := resource.NewPropertyMapFromMap(outputs)
 	recorded := maps.Clone(outputs)
 	recorded["id"] = id
@@ -130,7 +130,7 @@ func urn(parent, typ, name string) string {
 
 // Call answers the invokes linecook's components make.
 func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	in := plain(args.Args)
+	in := Plain(args.Args)
 	var out map[string]any
 	switch args.Token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -291,9 +291,9 @@ func (r Resource) JSON(path string, v any) error {
 	return nil
 }
 
-// plain turns a property map into ordinary Go values, unwrapping secrets
-// and outputs.
-func plain(pm resource.PropertyMap) map[string]any {
+// Plain turns a property map into ordinary Go values, unwrapping secrets
+// and outputs; unknown values become nil.
+func Plain(pm resource.PropertyMap) map[string]any {
 	var unwrap func(v resource.PropertyValue) (any, bool)
 	unwrap = func(v resource.PropertyValue) (any, bool) {
 		switch {

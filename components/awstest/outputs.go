@@ -20,10 +20,13 @@ var ec2IDPrefixes = map[string]string{
 	VPCSecurityGroupEgressRule:  "sgr-",
 }
 
-// fake fills in the computed outputs AWS would return for a resource of
-// type typ with logical name name, and returns its id. out holds the
-// inputs on entry.
-func fake(typ, name string, out map[string]any) string {
+// Fake fills in the computed outputs AWS would return for a resource of
+// type typ with logical name name (ARNs, URLs, names, DNS names...), and
+// returns its id. out holds the inputs on entry. It is the one source of
+// plausible AWS values: the mocks here and the engine's stand-in provider
+// (components/enginetest) both use it, so a component sees the same ids
+// under either. It validates nothing.
+func Fake(typ, name string, out map[string]any) string {
 	// Pulumi auto-names physical resources in the provider, which mocks do
 	// not run: the logical name stands in for the physical one.
 	physical, _ := out["name"].(string)
