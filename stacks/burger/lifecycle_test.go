@@ -21,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/pkg/v3/resource/deploy"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/components/awstest"
 	"github.com/linecook/linecook/components/enginetest"
 	"github.com/linecook/linecook/components/queue"
@@ -83,6 +84,11 @@ type row struct {
 
 func TestLifecycleThroughTheEngine(t *testing.T) {
 	dev := stackConfig(t, "dev")
+	cfg, err := pipeline.Parse(dev, handlers.Pipeline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devMax := cfg.Stages[0].Scaling.Max
 	// The load balancer and the internet route take their time in AWS:
 	// unless a dependency orders them, their steps overlap (see
 	// checkLoadBalancerAfterRoute).
@@ -122,8 +128,15 @@ func TestLifecycleThroughTheEngine(t *testing.T) {
 		{"min 1 → 0", scaling(map[string]any{"min": 0})},
 		{"min 0 → 1", dev},
 	} {
+		running := 0
+		if sw.label == "policy → fixed" {
+			// Autoscaling has scaled the services out, as
+			// `pulumi refresh` would record: the switch must keep them.
+			running = devMax - 1
+			scaleOut(t, h.Snapshot(), running)
+		}
 		r := record(sw.label, h.Up(sw.config))
-		checkScalingOnly(t, sw.label, r)
+		checkScalingOnly(t, sw.label, r, running)
 	}
 
 	// A fifth stage, after assemble, then gone again.
@@ -178,7 +191,7 @@ func summary(steps []enginetest.Step) string {
 
 // checkScalingOnly asserts a scaling switch changed only the scaling
 // plan's resources, and removed nothing durable.
-func checkScalingOnly(t *testing.T, label string, r *enginetest.Result) {
+func checkScalingOnly(t *testing.T, label string, r *enginetest.Result, running int) {
 	t.Helper()
 	if len(r.Changed()) == 0 {
 		t.Errorf("%s: the engine changed nothing", label)
@@ -191,6 +204,14 @@ func checkScalingOnly(t *testing.T, label string, r *enginetest.Result) {
 	for _, s := range r.Changed() {
 		switch {
 		case slices.Contains(scalingTypes, s.Type) && s.Op != enginetest.OpReplace:
+		case s.Type == awstest.ECSService && s.Op == enginetest.OpUpdate && slices.Equal(s.Diffs, []string{"desiredCount"}):
+			// A switch to fixed hands the task count back to the stack:
+			// the services are updated in place, never replaced, and
+			// never to fewer tasks than autoscaling could have been
+			// running (fixed without desired runs max).
+			if n, ok := s.New.Inputs["desiredCount"].(float64); !ok || n < float64(running) {
+				t.Errorf("%s: service %s desiredCount %v: a switch must not cut a stage below the %d tasks it was running", label, s.Name, s.New.Inputs["desiredCount"], running)
+			}
 		default:
 			t.Errorf("%s: %s %s %s %v: only autoscaling targets/policies and alarms may change", label, s.Op, s.Type, s.Name, s.Diffs)
 		}
@@ -352,5 +373,25 @@ func TestProdDeletionProtection(t *testing.T) {
 	down := h.Destroy()
 	if left := enginetest.Resources(down.Snapshot); len(left) != 0 {
 		t.Errorf("destroy left %d resources", len(left))
+	}
+}
+
+// scaleOut stands in for Application Auto Scaling: it sets every stage
+// service's desired count in snap to n, inputs and outputs, as a
+// `pulumi refresh` after a scale-out records it.
+func scaleOut(t *testing.T, snap *deploy.Snapshot, n int) {
+	t.Helper()
+	scaled := 0
+	for _, r := range snap.Resources {
+		if string(r.Type) != awstest.ECSService || r.Delete || r.URN.Name() == "api" {
+			continue
+		}
+		for _, m := range []resource.PropertyMap{r.Inputs, r.Outputs} {
+			m["desiredCount"] = resource.NewNumberProperty(float64(n))
+		}
+		scaled++
+	}
+	if scaled == 0 {
+		t.Fatal("scaleOut: no stage service in the snapshot")
 	}
 }
