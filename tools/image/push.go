@@ -47,12 +47,9 @@ func Push(ctx context.Context, idx v1.ImageIndex, ref string, opts ...PushOption
 	for _, opt := range opts {
 		opt(&o)
 	}
-	r, err := name.ParseReference(ref)
+	r, err := Target(ref)
 	if err != nil {
-		return name.Digest{}, fmt.Errorf("image: push to %q: %w", ref, err)
-	}
-	if _, ok := r.(name.Digest); ok {
-		return name.Digest{}, fmt.Errorf("image: push to %q: give a repository and optionally a tag, not a digest (the digest is the image's)", ref)
+		return name.Digest{}, err
 	}
 	d, err := idx.Digest()
 	if err != nil {
@@ -63,6 +60,20 @@ func Push(ctx context.Context, idx v1.ImageIndex, ref string, opts ...PushOption
 		return name.Digest{}, fmt.Errorf("image: push %s to %s: %w", d, r, err)
 	}
 	return r.Context().Digest(d.String()), nil
+}
+
+// Target parses what Push pushes to: a repository with an optional tag,
+// not a digest (the digest is the image's). The CLI checks it before it
+// builds.
+func Target(ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("image: push to %q: %w", ref, err)
+	}
+	if _, ok := r.(name.Digest); ok {
+		return nil, fmt.Errorf("image: push to %q: give a repository and optionally a tag, not a digest (the digest is the image's)", ref)
+	}
+	return r, nil
 }
 
 // Keychain is Push's default credentials: for an Amazon ECR registry, a
