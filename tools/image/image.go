@@ -204,7 +204,7 @@ func buildImage(ctx context.Context, o Options, p v1.Platform, goVersion, bin st
 	}
 	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: v1.History{
 		Created:   created,
-		CreatedBy: fmt.Sprintf("go build %s %s (%s); /etc/passwd, /etc/group", strings.Join(BuildFlags, " "), Package, goVersion),
+		CreatedBy: fmt.Sprintf("CGO_ENABLED=0 GOOS=%s GOARCH=%s go build %s %s (%s); /etc/passwd, /etc/group", p.OS, p.Architecture, shellJoin(BuildFlags), Package, goVersion),
 		Comment:   "linecook image build",
 	}})
 	if err != nil {
@@ -359,6 +359,19 @@ func goEnv(ctx context.Context, dir, key string) (string, error) {
 		return "", fmt.Errorf("image: go env %s: %v%s", key, err, stderr(err))
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// shellJoin renders args as a shell command line would be written, with
+// double quotes around the values that hold blanks.
+func shellJoin(args []string) string {
+	var out []string
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok && strings.ContainsAny(v, " \t") {
+			a = k + `="` + v + `"`
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
 }
 
 func stderr(err error) string {
