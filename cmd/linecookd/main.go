@@ -22,6 +22,16 @@ import (
 	"strings"
 	"syscall"
 
+	// The binary brings what it would otherwise read from a base image's
+	// files, so an image can be the binary alone (tools/image builds one
+	// on no base): the AWS APIs are reached over TLS, and with no CA
+	// roots on the system every call would fail; a zone name would not
+	// load without the zone database. Each is used only when the system
+	// has none of its own (/etc/ssl/certs, /usr/share/zoneinfo), so on a
+	// distroless or full base nothing changes.
+	_ "golang.org/x/crypto/x509roots/fallback" // Mozilla's CA roots, for crypto/x509
+	_ "time/tzdata"                            // the IANA zone database, for time.LoadLocation
+
 	"github.com/linecook/linecook/workers/logkey"
 )
 
