@@ -20,10 +20,21 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o /out/linecookd ./cmd/linecookd
 
-# Run stage: distroless static has CA certificates (for the AWS APIs),
-# tzdata and a nonroot user, and no shell or package manager.
-FROM gcr.io/distroless/static-debian12:nonroot
+# The image's files besides the binary, the same as `linecook image`
+# writes (tools/image; its tests compare them with these lines): the root
+# and nonroot users and groups, and nonroot's home. linecookd embeds its CA
+# roots and zone database, so the image needs no base.
+RUN mkdir -p /rootfs/etc /rootfs/home/nonroot && \
+    printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > /rootfs/etc/passwd && \
+    printf 'root:x:0:\nnonroot:x:65532:\n' > /rootfs/etc/group && \
+    chmod 644 /rootfs/etc/passwd /rootfs/etc/group && chmod 700 /rootfs/home/nonroot
+
+# Run stage: nothing but those files and linecookd, owned by root (the
+# process cannot replace its program or add users); the home is nonroot's.
+FROM scratch
+COPY --from=build /rootfs/etc /etc
+COPY --from=build --chown=65532:65532 /rootfs/home/nonroot /home/nonroot
 COPY --from=build /out/linecookd /linecookd
-USER nonroot:nonroot
+USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/linecookd"]

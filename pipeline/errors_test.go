@@ -145,6 +145,7 @@ var badConfigs = []badConfig{
 	{"logRetentionDays not a retention", one("linecook:logRetentionDays", "10"), "linecook:logRetentionDays", "10", []string{"1, 3, 5, 7, 14, 30"}},
 	{"logRetentionDays not a number", one("linecook:logRetentionDays", "two weeks"), "linecook:logRetentionDays", "two weeks", []string{"1, 3, 5, 7, 14, 30"}},
 	{"image not an image", one("linecook:image", "linecook latest"), "linecook:image", "linecook latest", []string{"container image reference", "worker:1.2"}},
+	{"imageBuild unknown", one("linecook:imageBuild", "kaniko"), "linecook:imageBuild", "kaniko", []string{"go, docker"}},
 	{"image uppercase repository", one("linecook:image", "Linecook:1.0"), "linecook:image", "Linecook:1.0", []string{"container image reference", "worker:1.2"}},
 }
 

@@ -156,6 +156,13 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		}
 		cfg.Image = v
 	}
+	cfg.ImageBuild = ImageBuildGo
+	if v, ok := get(KeyImageBuild); ok {
+		if v != ImageBuildGo && v != ImageBuildDocker {
+			return Config{}, &Error{Key: KeyImageBuild, Value: v, Reason: "not a way to build the image (valid: go, docker)"}
+		}
+		cfg.ImageBuild = v
+	}
 
 	global := rawScaling{}
 	if v, ok := get(KeyScaling); ok {

@@ -30,6 +30,17 @@ const (
 	KeyAlarmEmail       = "alarmEmail"
 	KeyLogRetentionDays = "logRetentionDays"
 	KeyImage            = "image"
+	KeyImageBuild       = "imageBuild"
+)
+
+// How the stack builds the linecook image when linecook:image is unset.
+const (
+	// ImageBuildGo builds it in the program with Go and
+	// go-containerregistry (tools/image) and pushes it: no Docker.
+	ImageBuildGo = "go"
+	// ImageBuildDocker builds Dockerfile with awsx's ecr.Image: Docker
+	// with BuildKit on the machine running pulumi.
+	ImageBuildDocker = "docker"
 )
 
 // MaxMessageSize is every stage queue's MaximumMessageSize, set explicitly
@@ -43,7 +54,7 @@ const MaxMessageSize = 262144
 const MaxRetention = 14 * 24 * time.Hour
 
 // Keys lists every key linecook reads; any other `linecook:` key is a typo.
-var Keys = []string{KeyAlarmEmail, KeyAPI, KeyImage, KeyLogRetentionDays, KeyOrderTable, KeyScaling, KeyStages, KeyVPC}
+var Keys = []string{KeyAlarmEmail, KeyAPI, KeyImage, KeyImageBuild, KeyLogRetentionDays, KeyOrderTable, KeyScaling, KeyStages, KeyVPC}
 
 // Config is a whole pipeline's configuration, defaults applied and
 // validated.
@@ -57,8 +68,10 @@ type Config struct {
 	// LogRetentionDays is the CloudWatch Logs retention of every task.
 	LogRetentionDays int
 	// Image is a prebuilt linecook image URI; empty builds one from this
-	// repository's Dockerfile.
+	// repository, the ImageBuild way.
 	Image string
+	// ImageBuild is how: ImageBuildGo (the default) or ImageBuildDocker.
+	ImageBuild string
 }
 
 // Stage is one step of the pipeline: a queue, its DLQ, and the Fargate

@@ -3,8 +3,8 @@
 # may import only packages of its own layer or a lower one. The layers, low
 # to high, are the README's: the toolkit's contracts (policies, workers),
 # the config (pipeline), the toolkit's parts (components, the runtime and
-# its test suites), the burger application, its stack, the tools, and the
-# programs and examples. Test files count too, with one exception: any
+# its test suites), the burger application, the tools (the stack builds its
+# image with tools/image), the stack, and the programs and examples. Test files count too, with one exception: any
 # test may start the local emulators (tools/emulators and its emutest),
 # the fixture every integration test runs against.
 set -euo pipefail
@@ -16,8 +16,8 @@ rank() {
 	pipeline | pipeline/*) echo 1 ;;
 	components/* | workers/*) echo 2 ;;
 	burger/*) echo 3 ;;
-	stacks/*) echo 4 ;;
-	tools/*) echo 5 ;;
+	tools/*) echo 4 ;;
+	stacks/*) echo 5 ;;
 	cmd/* | examples/*) echo 6 ;;
 	*) echo 99 ;;
 	esac

@@ -27,6 +27,7 @@ func localCmd() *cobra.Command {
 		startDelay               time.Duration
 		port                     int
 		noDashboard, fixed, hold bool
+		fromImage                bool
 		verbose                  bool
 	)
 	cmd := &cobra.Command{
@@ -76,8 +77,14 @@ a minute, not an hour.`,
 			}
 			logLevel := slog.LevelInfo
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
-			fmt.Fprintf(out, "building linecookd…\n")
-			bin, err := local.Linecookd(ctx, work)
+			build := local.Linecookd
+			if fromImage {
+				fmt.Fprintf(out, "building the linecook image…\n")
+				build = local.LinecookdFromImage
+			} else {
+				fmt.Fprintf(out, "building linecookd…\n")
+			}
+			bin, err := build(ctx, work)
 			if err != nil {
 				return err
 			}
@@ -141,6 +148,7 @@ a minute, not an hour.`,
 	f.BoolVar(&fixed, "fixed", false, "no autoscaling: every stage keeps its initial worker count")
 	f.BoolVar(&hold, "hold", false, "with --orders, keep running after the summary until Ctrl-C")
 	f.BoolVar(&verbose, "verbose", false, "show the emulators' own output")
+	f.BoolVar(&fromImage, "from-image", false, "run the linecookd taken out of the linecook image (as `linecook image build` makes it): byte for byte what ECS runs")
 	return cmd
 }
 

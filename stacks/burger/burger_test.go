@@ -1,6 +1,7 @@
 package burger
 
 import (
+	"context"
 	"maps"
 	"os"
 	"path/filepath"
@@ -384,8 +385,35 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestOneImageForEveryService(t *testing.T) {
-	t.Run("built from the repository", func(t *testing.T) {
+	t.Run("built with Go, pushed by digest", func(t *testing.T) {
+		pushed := recordPushes(t)
 		m, _ := mustRun(t, nil)
+		repos := m.OfType(awstest.ECRRepository)
+		if len(repos) != 1 || len(m.OfType(awstest.AWSXECRImage)) != 0 {
+			t.Fatalf("%d repositories, %d awsx images; want one repository and no Docker build", len(repos), len(m.OfType(awstest.AWSXECRImage)))
+		}
+		// The digest is the one `linecook image build --revision=` gives
+		// for these sources.
+		root, _ := filepath.Abs(filepath.Join("..", ".."))
+		idx, err := buildOnce(context.Background(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest, _ := idx.Digest()
+		url, _ := repos[0].Outputs["repositoryUrl"].(string)
+		want := url + "@" + digest.String()
+		for _, td := range m.OfType(awstest.ECSTaskDefinition) {
+			if got := containerOf(t, td).Image; got != want {
+				t.Errorf("%s runs %q, want the built image by digest %q", td.Name, got, want)
+			}
+		}
+		if got := pushed(); len(got) != 1 || got[0] != url+":sha256-"+digest.Hex[:12] {
+			t.Errorf("pushed %v, want one push to %s:sha256-%s", got, url, digest.Hex[:12])
+		}
+	})
+	t.Run("built from the Dockerfile", func(t *testing.T) {
+		pushed := recordPushes(t)
+		m, _ := mustRun(t, map[string]string{"linecook:imageBuild": "docker"})
 		images := m.OfType(awstest.AWSXECRImage)
 		if len(images) != 1 || len(m.OfType(awstest.ECRRepository)) != 1 {
 			t.Fatalf("%d images, %d repositories; want one of each", len(images), len(m.OfType(awstest.ECRRepository)))
@@ -404,8 +432,12 @@ func TestOneImageForEveryService(t *testing.T) {
 				t.Errorf("%s runs %q, want the built image %q", td.Name, got, uri)
 			}
 		}
+		if got := pushed(); len(got) != 0 {
+			t.Errorf("pushed %v besides the Docker build", got)
+		}
 	})
 	t.Run("prebuilt", func(t *testing.T) {
+		pushed := recordPushes(t)
 		const uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook:v1.2.3"
 		m, _ := mustRun(t, map[string]string{"linecook:image": uri})
 		if n := len(m.OfType(awstest.AWSXECRImage)) + len(m.OfType(awstest.ECRRepository)); n != 0 {
@@ -415,6 +447,9 @@ func TestOneImageForEveryService(t *testing.T) {
 			if got := containerOf(t, td).Image; got != uri {
 				t.Errorf("%s runs %q, want %q", td.Name, got, uri)
 			}
+		}
+		if got := pushed(); len(got) != 0 {
+			t.Errorf("pushed %v despite linecook:image", got)
 		}
 	})
 }

@@ -242,9 +242,10 @@ func Compile(ctx context.Context, dir, goos, goarch, out string) error {
 // The files of the layer besides the binary: the root and nonroot users
 // and groups, as distroless names them, so `ps`, `ls -l` and the like
 // show names. nonroot's home is the one directory it may write to.
+// The Dockerfile writes the same (a test compares them).
 const (
-	passwd = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
-	group  = "root:x:0:\nnonroot:x:65532:\n"
+	Passwd = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+	Group  = "root:x:0:\nnonroot:x:65532:\n"
 )
 
 // Layer returns the gzipped tar of the image's one layer: /linecookd (the
@@ -263,8 +264,8 @@ func Layer(exe []byte, t time.Time) ([]byte, error) {
 	}
 	entries := []entry{
 		{name: "etc/", dir: true, mode: 0o755},
-		{name: "etc/group", mode: 0o644, data: []byte(group)},
-		{name: "etc/passwd", mode: 0o644, data: []byte(passwd)},
+		{name: "etc/group", mode: 0o644, data: []byte(Group)},
+		{name: "etc/passwd", mode: 0o644, data: []byte(Passwd)},
 		{name: "home/", dir: true, mode: 0o755},
 		{name: "home/nonroot/", dir: true, mode: 0o700, uid: UID, gid: GID},
 		{name: strings.TrimPrefix(Binary, "/"), mode: 0o755, data: exe},
@@ -397,4 +398,53 @@ func WriteOCI(dir string, idx v1.ImageIndex) error {
 		return fmt.Errorf("image: write OCI layout %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ExtractBinary writes the linecookd of idx's image for platform (os/arch)
+// to out, executable: the very bytes ECS runs, for `linecook local
+// --from-image` and the tests.
+func ExtractBinary(idx v1.ImageIndex, platform, out string) error {
+	ps, err := parsePlatforms([]string{platform})
+	if err != nil {
+		return err
+	}
+	want := ps[0]
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	for _, d := range m.Manifests {
+		if d.Platform == nil || d.Platform.OS != want.OS || d.Platform.Architecture != want.Architecture {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return fmt.Errorf("image: %s: %w", platform, err)
+		}
+		rc := mutate.Extract(img)
+		defer rc.Close()
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return fmt.Errorf("image: %s: no %s in the image", platform, Binary)
+			}
+			if err != nil {
+				return fmt.Errorf("image: %s: read the filesystem: %w", platform, err)
+			}
+			if "/"+strings.TrimPrefix(h.Name, "/") != Binary {
+				continue
+			}
+			f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+			if err != nil {
+				return fmt.Errorf("image: %w", err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return fmt.Errorf("image: write %s: %w", out, err)
+			}
+			return f.Close()
+		}
+	}
+	return fmt.Errorf("image: no %s image in the index", platform)
 }

@@ -361,16 +361,13 @@ func TestPulledBinaryRunsThePipeline(t *testing.T) {
 		t.Skip("the image's binaries are Linux's")
 	}
 	ref := pushed(t)
-	img, err := remote.Image(ref, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
+	idx, err := remote.Index(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The way `linecook local --from-image` takes it out.
 	bin := filepath.Join(t.TempDir(), "linecookd")
-	if err := os.WriteFile(bin, []byte(readLayer(t, layers[0]).data("linecookd")), 0o755); err != nil {
+	if err := image.ExtractBinary(idx, "linux/"+runtime.GOARCH, bin); err != nil {
 		t.Fatal(err)
 	}
 
@@ -591,5 +588,50 @@ func TestECRKeychain(t *testing.T) {
 	var ae interface{ ErrorCode() string }
 	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
 		t.Errorf("ECR refusing: %v, want the AccessDeniedException kept", err)
+	}
+}
+
+// TestDockerfileMakesTheSameFilesystem: the Dockerfile (for
+// linecook:imageBuild docker) starts from scratch and adds the same files
+// with the same owners and modes as Build's layer, runs as the same user
+// with the same entrypoint. Checked from its text: no Docker runs here.
+func TestDockerfileMakesTheSameFilesystem(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	final := df[strings.LastIndex(df, "\nFROM "):]
+	printed := func(file string) string {
+		m := regexp.MustCompile(`printf '([^']*)' > /rootfs` + regexp.QuoteMeta(file)).FindStringSubmatch(df)
+		if m == nil {
+			t.Fatalf("the Dockerfile writes no %s", file)
+		}
+		return strings.ReplaceAll(m[1], `\n`, "\n")
+	}
+	if got := printed("/etc/passwd"); got != image.Passwd {
+		t.Errorf("Dockerfile's /etc/passwd = %q, want %q", got, image.Passwd)
+	}
+	if got := printed("/etc/group"); got != image.Group {
+		t.Errorf("Dockerfile's /etc/group = %q, want %q", got, image.Group)
+	}
+	for _, want := range []string{
+		"\nFROM scratch\n",
+		"\nCOPY --from=build /rootfs/etc /etc\n",
+		"\nCOPY --from=build --chown=65532:65532 /rootfs/home/nonroot /home/nonroot\n",
+		"\nCOPY --from=build /out/linecookd " + image.Binary + "\n",
+		"\nUSER 65532:65532\n",
+		"\nEXPOSE 8080\n",
+		"\nENTRYPOINT [\"" + image.Binary + "\"]\n",
+	} {
+		if !strings.Contains(final, want) {
+			t.Errorf("the Dockerfile's run stage lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if n := strings.Count(final, "\nCOPY "); n != 3 {
+		t.Errorf("the run stage copies %d things, want the binary, /etc and the home", n)
+	}
+	if !strings.Contains(df, "chmod 644 /rootfs/etc/passwd /rootfs/etc/group && chmod 700 /rootfs/home/nonroot") {
+		t.Error("the Dockerfile does not give passwd, group and the home the layer's modes")
 	}
 }

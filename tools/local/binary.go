@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+
+	"github.com/linecook/linecook/tools/image"
 )
 
 // modulePath is linecook's Go module, whose cmd/linecookd is the binary of
@@ -64,4 +67,28 @@ func moduleRoot() (string, bool) {
 		}
 		dir = parent
 	}
+}
+
+// LinecookdFromImage builds the linecook image as `linecook image build`
+// does and returns its linecookd for this machine's architecture,
+// extracted into dir: byte for byte the binary ECS runs. The image is
+// linux only.
+func LinecookdFromImage(ctx context.Context, dir string) (string, error) {
+	if runtime.GOOS != "linux" {
+		return "", fmt.Errorf("local: the linecook image is linux only; this machine is %s", runtime.GOOS)
+	}
+	root, ok := moduleRoot()
+	if !ok {
+		return "", fmt.Errorf("local: --from-image builds the image from a linecook checkout; run from one")
+	}
+	platform := "linux/" + runtime.GOARCH
+	idx, err := image.Build(ctx, image.Options{Dir: root, Platforms: []string{platform}})
+	if err != nil {
+		return "", fmt.Errorf("local: %w", err)
+	}
+	out := filepath.Join(dir, "linecookd")
+	if err := image.ExtractBinary(idx, platform, out); err != nil {
+		return "", fmt.Errorf("local: %w", err)
+	}
+	return out, nil
 }
