@@ -9,22 +9,38 @@ import (
 
 // TestLocalOrdersEndToEnd runs the README's main command, scaled down:
 // the dev stack's whole pipeline, 10 orders, a summary whose last line
-// says all of them completed.
+// says all of them completed; once on linecookd built from the checkout,
+// once on the linecookd taken out of the image the stack deploys.
 func TestLocalOrdersEndToEnd(t *testing.T) {
-	out, err := execute(t, localCmd(), "--orders", "10", "--rate", "10", "--time-scale", "10", "--no-dashboard")
-	if err != nil {
-		t.Fatalf("linecook local --orders 10: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := ""
-	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.HasPrefix(lines[i], "orders: ") {
-			last = lines[i]
-			break
-		}
-	}
-	if !strings.HasPrefix(last, "orders: 10 sent, 10 completed, 0 lost, 0 dead-lettered; end-to-end p50 ") {
-		t.Fatalf("summary line %q, want all 10 completed\n%s", last, out)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		built string
+	}{
+		{"built", nil, "building linecookd…"},
+		{"from the image", []string{"--from-image"}, "building the linecook image…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--orders", "10", "--rate", "10", "--time-scale", "10", "--no-dashboard"}, tc.args...)
+			out, err := execute(t, localCmd(), args...)
+			if err != nil {
+				t.Fatalf("linecook local %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			if !strings.Contains(out, tc.built) {
+				t.Errorf("output does not say %q\n%s", tc.built, out)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			last := ""
+			for i := len(lines) - 1; i >= 0; i-- {
+				if strings.HasPrefix(lines[i], "orders: ") {
+					last = lines[i]
+					break
+				}
+			}
+			if !strings.HasPrefix(last, "orders: 10 sent, 10 completed, 0 lost, 0 dead-lettered; end-to-end p50 ") {
+				t.Fatalf("summary line %q, want all 10 completed\n%s", last, out)
+			}
+		})
 	}
 }
 
