@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/linecook/linecook/tools/image"
 )
 
 // The image is built by Docker from the repository's Dockerfile with the
@@ -161,26 +163,19 @@ func TestBuildContextIsLinecookdsSourcesOnly(t *testing.T) {
 	t.Logf("build context: %d files", len(files))
 }
 
-// TestImageBuildIsReproducible builds linecookd as the Dockerfile does
-// (its own go build flags, read from it), from two copies of the build
-// context at different paths: the binaries must be byte for byte equal,
-// so the image digest changes only when linecookd's sources do.
+// TestImageBuildIsReproducible builds linecookd as the image is built
+// (image.BuildFlags, which tools/image's tests hold equal to the
+// Dockerfile's), from two copies of the build context at different paths:
+// the binaries must be byte for byte equal, so the image digest changes
+// only when linecookd's sources do.
 func TestImageBuildIsReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds linecookd twice")
 	}
-	b, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`go build ((?:-\S+(?:="[^"]*")? )+)-o \S+ (\S+)`).FindStringSubmatch(string(b))
-	if m == nil {
-		t.Fatal("no `go build … -o … ./cmd/linecookd` line in the Dockerfile")
-	}
-	flags := shellWords(m[1])
+	flags := image.BuildFlags
 	for _, want := range []string{"-trimpath", "-buildvcs=false"} {
 		if !slices.Contains(flags, want) {
-			t.Errorf("the Dockerfile's go build lacks %s (flags %q)", want, flags)
+			t.Errorf("the image's go build lacks %s (flags %q)", want, flags)
 		}
 	}
 	files := contextFiles(t, readDockerignore(t))
@@ -190,7 +185,7 @@ func TestImageBuildIsReproducible(t *testing.T) {
 			copyFile(t, filepath.Join(root, f), filepath.Join(dir, f))
 		}
 		args := append([]string{"build"}, flags...)
-		args = append(args, "-o", filepath.Join(dir, "linecookd"), m[2])
+		args = append(args, "-o", filepath.Join(dir, "linecookd"), image.Package)
 		cmd := exec.Command("go", args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -235,31 +230,4 @@ func sha256File(t *testing.T, path string) string {
 	}
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// shellWords splits s as the Dockerfile's shell would: on blanks, with
-// double quotes grouping.
-func shellWords(s string) []string {
-	var words []string
-	var w strings.Builder
-	quoted, any := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			quoted, any = !quoted, true
-		case (r == ' ' || r == '\t') && !quoted:
-			if any {
-				words = append(words, w.String())
-			}
-			w.Reset()
-			any = false
-		default:
-			w.WriteRune(r)
-			any = true
-		}
-	}
-	if any {
-		words = append(words, w.String())
-	}
-	return words
 }
