@@ -15,7 +15,7 @@ ENV CGO_ENABLED=0
 COPY . .
 # Reproducible: no paths (-trimpath), no VCS stamp (the context has no
 # .git anyway), no build id; the same sources give the same binary on any
-# machine (cmd/linecookd's image_test.go builds it twice to show it).
+# machine (tools/image's tests build it twice, from two paths, to show it).
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o /out/linecookd ./cmd/linecookd

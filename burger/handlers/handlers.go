@@ -91,8 +91,9 @@ func All(deps Deps) map[string]workers.Handler {
 
 // Register adds the four burger workers to r under Names.
 func Register(r *workers.Registry, deps Deps) error {
+	all := All(deps)
 	for _, name := range Names {
-		if err := r.Register(name, All(deps)[name]); err != nil {
+		if err := r.Register(name, all[name]); err != nil {
 			return fmt.Errorf("burger: %w", err)
 		}
 	}

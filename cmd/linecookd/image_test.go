@@ -2,9 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/linecook/linecook/tools/image"
 )
 
 // The image is built by Docker from the repository's Dockerfile with the
@@ -161,73 +156,4 @@ func TestBuildContextIsLinecookdsSourcesOnly(t *testing.T) {
 		}
 	}
 	t.Logf("build context: %d files", len(files))
-}
-
-// TestImageBuildIsReproducible builds linecookd as the image is built
-// (image.BuildFlags, which tools/image's tests hold equal to the
-// Dockerfile's), from two copies of the build context at different paths:
-// the binaries must be byte for byte equal, so the image digest changes
-// only when linecookd's sources do.
-func TestImageBuildIsReproducible(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds linecookd twice")
-	}
-	flags := image.BuildFlags
-	for _, want := range []string{"-trimpath", "-buildvcs=false"} {
-		if !slices.Contains(flags, want) {
-			t.Errorf("the image's go build lacks %s (flags %q)", want, flags)
-		}
-	}
-	files := contextFiles(t, readDockerignore(t))
-	var sums []string
-	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "elsewhere", "src")} {
-		for _, f := range files {
-			copyFile(t, filepath.Join(root, f), filepath.Join(dir, f))
-		}
-		args := append([]string{"build"}, flags...)
-		args = append(args, "-o", filepath.Join(dir, "linecookd"), image.Package)
-		cmd := exec.Command("go", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
-		}
-		sums = append(sums, sha256File(t, filepath.Join(dir, "linecookd")))
-	}
-	if sums[0] != sums[1] {
-		t.Errorf("two builds of the same sources differ: %s vs %s", sums[0], sums[1])
-	}
-	t.Logf("linecookd sha256 %s, both builds (flags %q)", sums[0], flags)
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func sha256File(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
