@@ -137,7 +137,7 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		return Config{}, err
 	}
 	if v, ok := get(KeyAlarmEmail); ok {
-		if !isEmail(v) {
+		if !IsEmail(v) {
 			return Config{}, &Error{Key: KeyAlarmEmail, Value: v, Reason: "not one email address, like ops@example.com (the alarm topic subscribes exactly one; subscribe more to the topic yourself)"}
 		}
 		cfg.AlarmEmail = v
@@ -261,7 +261,7 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	// Long enough that a message is rarely redelivered while still being
 	// worked on (the worker's heartbeat extends it for slow ones), short
 	// enough that a crashed task's messages come back quickly.
-	st.VisibilityTimeout = max(minVisibilityTimeout, (4 * st.ProcessingTime).Round(time.Second))
+	st.VisibilityTimeout = DefaultVisibilityTimeout(st.ProcessingTime)
 	setDuration(&st.VisibilityTimeout, rs.VisibilityTimeout)
 	if err := checkVisibilityTimeout(key+".visibilityTimeout", st.VisibilityTimeout); err != nil {
 		return Stage{}, err
@@ -288,19 +288,11 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	if err := checkStopTimeout(key+".stopTimeout", st.StopTimeout); err != nil {
 		return Stage{}, err
 	}
-	// The worker must finish draining and flush its deletes before ECS's
-	// SIGKILL. After its drain timeout it may take up to 4 s more
-	// (workers/consumer.AfterDrain: cancelled handlers give their messages
-	// back, then the final flush): keep 5 s for that, or half the window
-	// when it is shorter than 10 s.
-	st.DrainTimeout = st.StopTimeout - min(5*time.Second, st.StopTimeout/2)
+	st.DrainTimeout = DrainTimeout(st.StopTimeout)
 
 	for name := range rs.Env {
-		if !envNameRE.MatchString(name) {
-			return Stage{}, &Error{Key: key + ".env", Value: name, Reason: "not an environment variable name (letters, digits and _, not starting with a digit)"}
-		}
-		if slices.Contains(ReservedEnv, name) {
-			return Stage{}, &Error{Key: key + ".env", Value: name, Reason: "set by linecook itself (reserved: " + strings.Join(ReservedEnv, ", ") + ")"}
+		if r := EnvNameReason(name); r != "" {
+			return Stage{}, &Error{Key: key + ".env", Value: name, Reason: r}
 		}
 	}
 
@@ -460,10 +452,10 @@ func parseAPI(get func(string) (string, bool)) (API, error) {
 	if a.Port < 1024 || a.Port > 65535 {
 		return API{}, &Error{Key: KeyAPI + ".port", Value: strconv.Itoa(a.Port), Reason: "must be 1024 to 65535 (the container runs unprivileged)"}
 	}
-	if a.CertificateARN != "" && !isARN(a.CertificateARN, "acm") {
+	if a.CertificateARN != "" && !IsARN(a.CertificateARN, "acm") {
 		return API{}, &Error{Key: KeyAPI + ".certificateArn", Value: a.CertificateARN, Reason: "not an ACM certificate ARN (arn:aws:acm:…)"}
 	}
-	if a.APIKeySecretARN != "" && !isARN(a.APIKeySecretARN, "secretsmanager") {
+	if a.APIKeySecretARN != "" && !IsARN(a.APIKeySecretARN, "secretsmanager") {
 		return API{}, &Error{Key: KeyAPI + ".apiKeySecretArn", Value: a.APIKeySecretARN, Reason: "not a Secrets Manager secret ARN (arn:aws:secretsmanager:…)"}
 	}
 	return a, nil

@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"regexp"
@@ -52,9 +53,9 @@ func validateFargate(key string, cpu, memory int) error {
 	return nil
 }
 
-// isEmail reports whether s is one bare email address with a domain, the
+// IsEmail reports whether s is one bare email address with a domain, the
 // only form an SNS email subscription takes.
-func isEmail(s string) bool {
+func IsEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
 		return false
@@ -83,7 +84,8 @@ const imageReason = "not a container image reference, like 123456789012.dkr.ecr.
 
 func isImage(s string) bool { return len(s) <= 512 && imageRE.MatchString(s) }
 
-func isARN(s, service string) bool {
+// IsARN reports whether s is an ARN of the given service.
+func IsARN(s, service string) bool {
 	parts := strings.SplitN(s, ":", 6)
 	return len(parts) == 6 && parts[0] == "arn" && strings.HasPrefix(parts[1], "aws") && parts[2] == service
 }
@@ -134,4 +136,77 @@ func checkStageName(key, name string) error {
 		return bad("is reserved for the order API (" + name + " names its task-definition family, log group and roles): choose another")
 	}
 	return nil
+}
+
+// The same rules for callers that name their values differently (the
+// components' arguments): each returns why v is invalid, or "" when it is
+// valid, so there is one definition of each of AWS's limits.
+
+// FargateReason says which of cpu ("cpu") or memory ("memory") Fargate
+// refuses, and why.
+func FargateReason(cpu, memory int) (field, reason string) {
+	return split(validateFargate("", cpu, memory))
+}
+
+// StopTimeoutReason says why ECS refuses d as a container's stopTimeout.
+func StopTimeoutReason(d time.Duration) string { return reason(checkStopTimeout("", d)) }
+
+// VisibilityTimeoutReason says why SQS refuses d as a visibility timeout.
+func VisibilityTimeoutReason(d time.Duration) string { return reason(checkVisibilityTimeout("", d)) }
+
+// MaxReceiveCountReason says why SQS's redrive policy refuses n.
+func MaxReceiveCountReason(n int) string { return reason(checkMaxReceiveCount("", n)) }
+
+// StageNameReason says why name cannot name a stage's resources.
+func StageNameReason(name string) string { return reason(checkStageName("", name)) }
+
+// LogRetentionReason says why CloudWatch Logs refuses days as a retention.
+func LogRetentionReason(days int) string {
+	if slices.Contains(logRetentionDays, days) {
+		return ""
+	}
+	return "not a CloudWatch Logs retention (valid: " + joinInts(logRetentionDays) + ")"
+}
+
+func reason(err error) string {
+	_, r := split(err)
+	return r
+}
+
+func split(err error) (field, reason string) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return "", ""
+	}
+	return strings.TrimPrefix(e.Key, "."), e.Reason
+}
+
+// EnvNameReason says why name cannot be a stage's extra environment
+// variable: not a variable name, or one linecook sets itself.
+func EnvNameReason(name string) string {
+	switch {
+	case !envNameRE.MatchString(name):
+		return "not an environment variable name (letters, digits and _, not starting with a digit)"
+	case slices.Contains(ReservedEnv, name):
+		return "set by linecook itself (reserved: " + strings.Join(ReservedEnv, ", ") + ")"
+	}
+	return ""
+}
+
+// DefaultVisibilityTimeout is long enough that a message is rarely
+// redelivered while still being worked on (the worker's heartbeat extends
+// it for slow ones), short enough that a crashed task's messages come back
+// quickly.
+func DefaultVisibilityTimeout(processingTime time.Duration) time.Duration {
+	return max(minVisibilityTimeout, (4 * processingTime).Round(time.Second))
+}
+
+// DrainTimeout is how long a worker drains after SIGTERM within ECS's
+// stopTimeout. It must finish draining and flush its deletes before ECS's
+// SIGKILL; after its drain timeout it may take up to 4 s more
+// (workers/consumer.AfterDrain: cancelled handlers give their messages
+// back, then the final flush): keep 5 s for that, or half the window when
+// it is shorter than 10 s.
+func DrainTimeout(stopTimeout time.Duration) time.Duration {
+	return stopTimeout - min(5*time.Second, stopTimeout/2)
 }

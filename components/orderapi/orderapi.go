@@ -37,28 +37,58 @@ const containerName = "api"
 // tlsPolicy allows TLS 1.2 and 1.3 only.
 const tlsPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
-// Args configures an OrderApi.
+// Args configures an OrderApi. The tags are the Pulumi package's schema.
 type Args struct {
-	// API sizes the service and chooses HTTPS (CertificateARN) and the
-	// API key (APIKeySecretARN). Port, CPU, Memory and DesiredCount are
-	// required: pipeline.Parse fills them.
-	API pipeline.API
-	// Table sets point-in-time recovery and deletion protection.
-	Table pipeline.OrderTable
-	// Image is the linecook image; the API runs `api`.
-	Image pulumi.StringInput
-	// ClusterArn is the shared ECS cluster.
-	ClusterArn pulumi.StringInput
-	// The network: the load balancer goes in the public subnets, the
-	// tasks in the private ones.
-	VpcId            pulumi.StringInput
-	PublicSubnetIds  pulumi.StringArrayInput
-	PrivateSubnetIds pulumi.StringArrayInput
-	// The first stage's queue, where new orders go.
-	QueueUrl pulumi.StringInput
-	QueueArn pulumi.StringInput
-	// LogRetentionDays of the API's logs; 0 means the pipeline default.
-	LogRetentionDays int
+	// The linecook image; the API tasks run its `api` command.
+	Image pulumi.StringInput `pulumi:"image"`
+	// The shared ECS cluster's ARN.
+	ClusterArn pulumi.StringInput `pulumi:"clusterArn"`
+	// The VPC of the load balancer and the tasks.
+	VpcId pulumi.StringInput `pulumi:"vpcId"`
+	// The public subnets, where the load balancer goes (two or more zones).
+	PublicSubnetIds pulumi.StringArrayInput `pulumi:"publicSubnetIds"`
+	// The private subnets, where the tasks run (no public IP).
+	PrivateSubnetIds pulumi.StringArrayInput `pulumi:"privateSubnetIds"`
+	// The URL of the first stage's queue, where accepted orders go.
+	QueueUrl pulumi.StringInput `pulumi:"queueUrl"`
+	// The ARN of the first stage's queue.
+	QueueArn pulumi.StringInput `pulumi:"queueArn"`
+
+	// The port the API listens on inside its tasks. Default 8080.
+	Port int `pulumi:"port,optional"`
+	// CPU units of one API task. Default 256.
+	Cpu int `pulumi:"cpu,optional"`
+	// Memory (MiB) of one API task, valid with cpu on Fargate. Default 512.
+	Memory int `pulumi:"memory,optional"`
+	// How many API tasks run. Default 2.
+	DesiredCount int `pulumi:"desiredCount,optional"`
+	// An ACM certificate's ARN: adds an HTTPS listener on 443, and HTTP
+	// redirects to it.
+	CertificateArn pulumi.StringInput `pulumi:"certificateArn,optional"`
+	// A Secrets Manager secret holding the API key: requests then need it
+	// in the X-Api-Key header.
+	ApiKeySecretArn string `pulumi:"apiKeySecretArn,optional"`
+	// Turn on the order table's point-in-time recovery.
+	PointInTimeRecovery bool `pulumi:"pointInTimeRecovery,optional"`
+	// Protect the order table from deletion: destroy fails until it is
+	// turned off.
+	DeletionProtection bool `pulumi:"deletionProtection,optional"`
+	// Retention of the API's logs in days, one CloudWatch Logs accepts.
+	// Default 14.
+	LogRetentionDays int `pulumi:"logRetentionDays,optional"`
+}
+
+// ArgsOf is the API's own settings from linecook's stack config
+// (pipeline.Parse); the wiring is the caller's to add.
+func ArgsOf(api pipeline.API, table pipeline.OrderTable) Args {
+	a := Args{
+		Port: api.Port, Cpu: api.CPU, Memory: api.Memory, DesiredCount: api.DesiredCount,
+		ApiKeySecretArn: api.APIKeySecretARN, PointInTimeRecovery: table.PointInTimeRecovery, DeletionProtection: table.DeletionProtection,
+	}
+	if api.CertificateARN != "" {
+		a.CertificateArn = pulumi.String(api.CertificateARN)
+	}
+	return a
 }
 
 // OrderApi is the component.
@@ -80,7 +110,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args == nil {
 		args = &Args{}
 	}
-	if err := args.validate(); err != nil {
+	api, err := args.resolve()
+	if err != nil {
 		return nil, fmt.Errorf("orderapi %s: %w", name, err)
 	}
 	c := &OrderApi{}
@@ -88,8 +119,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	api := args.API
-	https := api.CertificateARN != ""
+	https := args.CertificateArn != nil
 
 	table, err := dynamodb.NewTable(ctx, name+"-orders", &dynamodb.TableArgs{
 		BillingMode: pulumi.String("PAY_PER_REQUEST"),
@@ -103,8 +133,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		// With no key given, DynamoDB uses the AWS-managed key (aws/dynamodb),
 		// whose use shows in CloudTrail, rather than an AWS-owned one.
 		ServerSideEncryption:      &dynamodb.TableServerSideEncryptionArgs{Enabled: pulumi.Bool(true)},
-		PointInTimeRecovery:       &dynamodb.TablePointInTimeRecoveryArgs{Enabled: pulumi.Bool(args.Table.PointInTimeRecovery)},
-		DeletionProtectionEnabled: pulumi.Bool(args.Table.DeletionProtection),
+		PointInTimeRecovery:       &dynamodb.TablePointInTimeRecoveryArgs{Enabled: pulumi.Bool(args.PointInTimeRecovery)},
+		DeletionProtectionEnabled: pulumi.Bool(args.DeletionProtection),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -214,7 +244,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}}
 		l, err := lb.NewListener(ctx, name+"-https", &lb.ListenerArgs{
 			LoadBalancerArn: alb.Arn, Port: pulumi.Int(443), Protocol: pulumi.String("HTTPS"),
-			CertificateArn: pulumi.String(api.CertificateARN), SslPolicy: pulumi.String(tlsPolicy),
+			CertificateArn: args.CertificateArn, SslPolicy: pulumi.String(tlsPolicy),
 			DefaultActions: forward,
 		}, parent)
 		if err != nil {
@@ -310,27 +340,57 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return c, nil
 }
 
-func (a *Args) validate() error {
-	var errs []error
-	if a.API.Port < 1 || a.API.Port > 65535 {
-		errs = append(errs, fmt.Errorf("API.Port %d: must be a TCP port", a.API.Port))
+// resolve applies the documented defaults and checks every value against
+// AWS's limits, naming the argument, before anything is registered.
+func (a *Args) resolve() (pipeline.API, error) {
+	api := pipeline.API{
+		Port: or(a.Port, pipeline.DefaultAPIPort), CPU: or(a.Cpu, pipeline.DefaultCPU),
+		Memory: or(a.Memory, pipeline.DefaultMemory), DesiredCount: or(a.DesiredCount, pipeline.DefaultAPIDesiredCount),
+		APIKeySecretARN: a.ApiKeySecretArn,
 	}
-	if a.API.CPU == 0 || a.API.Memory == 0 || a.API.DesiredCount == 0 {
-		errs = append(errs, errors.New("API.CPU, API.Memory and API.DesiredCount are required"))
+	var errs []error
+	bad := func(arg string, v any, reason string) { errs = append(errs, fmt.Errorf("%s %v: %s", arg, v, reason)) }
+	if api.Port < 1 || api.Port > 65535 {
+		bad("port", api.Port, "must be a TCP port (1 to 65535)")
+	}
+	if field, r := pipeline.FargateReason(api.CPU, api.Memory); r != "" {
+		if field == "cpu" {
+			bad("cpu", api.CPU, r)
+		} else {
+			bad("memory", api.Memory, r)
+		}
+	}
+	if api.DesiredCount < 1 {
+		bad("desiredCount", api.DesiredCount, "must be 1 or more")
+	}
+	if a.LogRetentionDays != 0 {
+		if r := pipeline.LogRetentionReason(a.LogRetentionDays); r != "" {
+			bad("logRetentionDays", a.LogRetentionDays, r)
+		}
+	}
+	if v := a.ApiKeySecretArn; v != "" && !pipeline.IsARN(v, "secretsmanager") {
+		bad("apiKeySecretArn", v, "not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
 	}
 	for _, f := range []struct {
 		name string
 		set  bool
 	}{
-		{"Image", a.Image != nil}, {"ClusterArn", a.ClusterArn != nil}, {"VpcId", a.VpcId != nil},
-		{"PublicSubnetIds", a.PublicSubnetIds != nil}, {"PrivateSubnetIds", a.PrivateSubnetIds != nil},
-		{"QueueUrl", a.QueueUrl != nil}, {"QueueArn", a.QueueArn != nil},
+		{"image", a.Image != nil}, {"clusterArn", a.ClusterArn != nil}, {"vpcId", a.VpcId != nil},
+		{"publicSubnetIds", a.PublicSubnetIds != nil}, {"privateSubnetIds", a.PrivateSubnetIds != nil},
+		{"queueUrl", a.QueueUrl != nil}, {"queueArn", a.QueueArn != nil},
 	} {
 		if !f.set {
-			errs = append(errs, fmt.Errorf("%s is required", f.name))
+			bad(f.name, "(unset)", "required")
 		}
 	}
-	return errors.Join(errs...)
+	return api, errors.Join(errs...)
+}
+
+func or(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 func orDefault(v, def int) int {

@@ -51,16 +51,13 @@ func run(t *testing.T, api pipeline.API, table pipeline.OrderTable) result {
 	t.Helper()
 	var r result
 	m, err := awstest.Run(func(ctx *pulumi.Context) error {
-		c, err := orderapi.New(ctx, "api", &orderapi.Args{
-			API: api, Table: table,
-			Image:            pulumi.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook@sha256:1"),
-			ClusterArn:       pulumi.String("arn:aws:ecs:us-east-1:123456789012:cluster/kitchen"),
-			VpcId:            pulumi.String("vpc-1"),
-			PublicSubnetIds:  pulumi.ToStringArray(public),
-			PrivateSubnetIds: pulumi.ToStringArray(private),
-			QueueUrl:         pulumi.String(queueURL),
-			QueueArn:         pulumi.String(queueArn),
-		})
+		args := orderapi.ArgsOf(api, table)
+		args.Image = pulumi.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/linecook@sha256:1")
+		args.ClusterArn = pulumi.String("arn:aws:ecs:us-east-1:123456789012:cluster/kitchen")
+		args.VpcId = pulumi.String("vpc-1")
+		args.PublicSubnetIds, args.PrivateSubnetIds = pulumi.ToStringArray(public), pulumi.ToStringArray(private)
+		args.QueueUrl, args.QueueArn = pulumi.String(queueURL), pulumi.String(queueArn)
+		c, err := orderapi.New(ctx, "api", &args)
 		if err != nil {
 			return err
 		}
@@ -241,10 +238,13 @@ func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Re
 func TestOrderAPIArgErrors(t *testing.T) {
 	api, _ := apiFrom(t, "", "")
 	m, err := awstest.Run(func(ctx *pulumi.Context) error {
-		_, err := orderapi.New(ctx, "api", &orderapi.Args{API: api})
+		args := orderapi.ArgsOf(api, pipeline.OrderTable{})
+		args.Cpu, args.Port, args.LogRetentionDays = 300, 70000, 10
+		_, err := orderapi.New(ctx, "api", &args)
 		return err
 	})
-	for _, want := range []string{"Image is required", "QueueArn is required", "PrivateSubnetIds is required"} {
+	for _, want := range []string{"image (unset): required", "queueArn (unset): required", "privateSubnetIds (unset): required",
+		"cpu 300: not a Fargate CPU size", "port 70000: must be a TCP port", "logRetentionDays 10: not a CloudWatch Logs retention"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error = %v, want it to say %q", err, want)
 		}

@@ -51,22 +51,22 @@ const (
 	ageAlarmMinutes = 5
 )
 
-// Args configures a Queue.
+// Args configures a Queue. The tags are the Pulumi package's schema.
 type Args struct {
-	// VisibilityTimeoutSeconds of the main queue: how long a received
-	// message stays hidden while a worker processes it. Required.
-	VisibilityTimeoutSeconds pulumi.IntInput
-	// MaxAgeSeconds is the stage's latency objective: the age-of-oldest-
-	// message alarm fires when messages wait longer. Required.
-	MaxAgeSeconds pulumi.IntInput
-	// MaxReceiveCount is how many receives before the DLQ; 0 means
-	// DefaultMaxReceiveCount.
-	MaxReceiveCount int
-	// AlarmTopicArn receives both alarms. Nil creates a topic.
-	AlarmTopicArn pulumi.StringInput
-	// AlarmEmail, when set, subscribes an address to the alarm topic
-	// (the address must confirm the subscription).
-	AlarmEmail string
+	// The main queue's visibility timeout in seconds: how long a received
+	// message stays hidden while a worker processes it.
+	VisibilityTimeoutSeconds pulumi.IntInput `pulumi:"visibilityTimeoutSeconds"`
+	// The stage's latency objective in seconds: the age-of-oldest-message
+	// alarm fires when messages wait longer.
+	MaxAgeSeconds pulumi.IntInput `pulumi:"maxAgeSeconds"`
+	// How many receives a message gets before SQS moves it to the
+	// dead-letter queue, 1 to 1000. Default 3.
+	MaxReceiveCount int `pulumi:"maxReceiveCount,optional"`
+	// The SNS topic both alarms notify. Unset creates a topic.
+	AlarmTopicArn pulumi.StringInput `pulumi:"alarmTopicArn,optional"`
+	// An email address to subscribe to the created alarm topic (the
+	// address must confirm the subscription).
+	AlarmEmail string `pulumi:"alarmEmail,optional"`
 }
 
 // Queue is the component.
@@ -209,13 +209,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 func (a *Args) validate() error {
 	var errs []error
 	if a.VisibilityTimeoutSeconds == nil {
-		errs = append(errs, errors.New("VisibilityTimeoutSeconds is required"))
+		errs = append(errs, errors.New("visibilityTimeoutSeconds (unset): required"))
 	}
 	if a.MaxAgeSeconds == nil {
-		errs = append(errs, errors.New("MaxAgeSeconds (the latency objective) is required"))
+		errs = append(errs, errors.New("maxAgeSeconds (unset): required (the stage's latency objective)"))
 	}
-	if a.MaxReceiveCount < 0 || a.MaxReceiveCount > 1000 {
-		errs = append(errs, fmt.Errorf("MaxReceiveCount %d: must be 1 to 1000 (SQS's range), or 0 for %d", a.MaxReceiveCount, DefaultMaxReceiveCount))
+	if a.MaxReceiveCount != 0 {
+		if r := pipeline.MaxReceiveCountReason(a.MaxReceiveCount); r != "" {
+			errs = append(errs, fmt.Errorf("maxReceiveCount %d: %s", a.MaxReceiveCount, r))
+		}
+	}
+	if a.AlarmEmail != "" && !pipeline.IsEmail(a.AlarmEmail) {
+		errs = append(errs, fmt.Errorf("alarmEmail %q: not one bare email address (like oncall@example.com)", a.AlarmEmail))
 	}
 	return errors.Join(errs...)
 }

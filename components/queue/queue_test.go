@@ -175,9 +175,10 @@ func TestQueueRejectsMissingArgs(t *testing.T) {
 		args *queue.Args
 		want string
 	}{
-		{"no visibility", &queue.Args{MaxAgeSeconds: pulumi.Int(1)}, "VisibilityTimeoutSeconds"},
-		{"no latency", &queue.Args{VisibilityTimeoutSeconds: pulumi.Int(1)}, "MaxAgeSeconds"},
-		{"bad receive count", &queue.Args{VisibilityTimeoutSeconds: pulumi.Int(1), MaxAgeSeconds: pulumi.Int(1), MaxReceiveCount: 5000}, "1 to 1000"},
+		{"no visibility", &queue.Args{MaxAgeSeconds: pulumi.Int(1)}, "visibilityTimeoutSeconds (unset): required"},
+		{"no latency", &queue.Args{VisibilityTimeoutSeconds: pulumi.Int(1)}, "maxAgeSeconds (unset): required"},
+		{"bad receive count", &queue.Args{VisibilityTimeoutSeconds: pulumi.Int(1), MaxAgeSeconds: pulumi.Int(1), MaxReceiveCount: 5000}, "maxReceiveCount 5000: must be 1 to 1000"},
+		{"bad email", &queue.Args{VisibilityTimeoutSeconds: pulumi.Int(1), MaxAgeSeconds: pulumi.Int(1), AlarmEmail: "on call"}, `alarmEmail "on call"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := awstest.Run(func(ctx *pulumi.Context) error {

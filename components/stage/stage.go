@@ -14,9 +14,7 @@
 package stage
 
 import (
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
@@ -25,7 +23,6 @@ import (
 	"github.com/linecook/linecook/components/internal/fargate"
 	"github.com/linecook/linecook/components/internal/iampolicy"
 	"github.com/linecook/linecook/pipeline"
-	"github.com/linecook/linecook/policies"
 )
 
 // Type is the component's type token.
@@ -33,45 +30,6 @@ const Type = "linecook:stage:Stage"
 
 // DefaultLogRetentionDays applies when Args.LogRetentionDays is 0.
 const DefaultLogRetentionDays = pipeline.DefaultLogRetentionDays
-
-// Args configures a Stage.
-type Args struct {
-	// Stage is what the stage runs and how it scales. Required fields:
-	// Name, Worker or Image, Concurrency, ProcessingTime, Latency, CPU,
-	// Memory, StopTimeout and Scaling.
-	Stage pipeline.Stage
-	// Image is the linecook image, which runs `worker <Stage.Worker>`. A
-	// stage with its own Stage.Image runs that instead, with the same
-	// environment and no command.
-	Image pulumi.StringInput
-
-	// ClusterArn and ClusterName name the shared ECS cluster. It must
-	// have Container Insights enabled: the scaling policies read its
-	// ECS/ContainerInsights RunningTaskCount, and without it scaling sees
-	// no tasks.
-	ClusterArn  pulumi.StringInput
-	ClusterName pulumi.StringInput
-
-	// The queue the stage consumes, and its DLQ.
-	QueueUrl  pulumi.StringInput
-	QueueArn  pulumi.StringInput
-	QueueName pulumi.StringInput
-	DlqUrl    pulumi.StringInput
-	DlqArn    pulumi.StringInput
-	// The next stage's queue; nil for the last stage.
-	NextQueueUrl pulumi.StringInput
-	NextQueueArn pulumi.StringInput
-	// The order table; nil for a stage that does not touch it.
-	OrderTableName pulumi.StringInput
-	OrderTableArn  pulumi.StringInput
-
-	// VpcId and SubnetIds place the tasks: private subnets.
-	VpcId     pulumi.StringInput
-	SubnetIds pulumi.StringArrayInput
-
-	// LogRetentionDays of the task logs; 0 means DefaultLogRetentionDays.
-	LogRetentionDays int
-}
 
 // Stage is the component.
 type Stage struct {
@@ -89,7 +47,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args == nil {
 		args = &Args{}
 	}
-	plan, err := args.validate()
+	st, plan, err := args.resolve(name)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
@@ -98,7 +56,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	parent := pulumi.Parent(s)
-	st := args.Stage
+	// The linecook image runs a worker by name, on a read-only root;
+	// an image of its own runs its own entrypoint, as it was built.
+	linecookImage := args.Worker != ""
+	var command []string
+	if linecookImage {
+		command = []string{"worker", args.Worker}
+	}
 
 	sg, err := ec2.NewSecurityGroup(ctx, name, &ec2.SecurityGroupArgs{
 		VpcId:       args.VpcId,
@@ -118,10 +82,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	image := args.Image
-	if st.Image != "" {
-		image = pulumi.String(st.Image)
-	}
 	task, err := fargate.NewTask(ctx, name, fargate.TaskArgs{
 		Family: fargate.Family(ctx, name),
 		CPU:    st.CPU, Memory: st.Memory,
@@ -129,13 +89,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		TaskPolicy:       args.taskPolicy(),
 		Container: fargate.Container{
 			Name:    st.Name,
-			Image:   image,
-			Command: st.Command(),
-			Env:     args.env(),
+			Image:   args.Image,
+			Command: command,
+			Env:     args.env(st),
 			// The worker drains in-flight messages on SIGTERM within
 			// DrainTimeout, shorter than this.
 			StopTimeout:            st.StopTimeout,
-			ReadonlyRootFilesystem: st.Image == "",
+			ReadonlyRootFilesystem: linecookImage,
 		},
 	}, s)
 	if err != nil {
@@ -199,56 +159,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return s, nil
 }
 
-// validate checks what the constructor needs and builds the scaling plan,
-// before anything is registered.
-func (a *Args) validate() (policies.Plan, error) {
-	var errs []error
-	st := a.Stage
-	if st.Name == "" {
-		errs = append(errs, errors.New("Stage.Name is required"))
-	}
-	if st.Worker == "" && st.Image == "" {
-		errs = append(errs, errors.New("Stage.Worker or Stage.Image is required"))
-	}
-	if st.Image == "" && a.Image == nil {
-		errs = append(errs, errors.New("Image (the linecook image) is required for a stage without its own Stage.Image"))
-	}
-	if st.CPU == 0 || st.Memory == 0 {
-		errs = append(errs, errors.New("Stage.CPU and Stage.Memory are required"))
-	}
-	if st.StopTimeout < 2*time.Second || st.StopTimeout > 120*time.Second {
-		errs = append(errs, fmt.Errorf("Stage.StopTimeout %s: must be 2s to 120s (ECS's range)", st.StopTimeout))
-	}
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{
-		{"ClusterArn", a.ClusterArn != nil}, {"ClusterName", a.ClusterName != nil},
-		{"QueueUrl", a.QueueUrl != nil}, {"QueueArn", a.QueueArn != nil}, {"QueueName", a.QueueName != nil},
-		{"DlqUrl", a.DlqUrl != nil}, {"DlqArn", a.DlqArn != nil},
-		{"VpcId", a.VpcId != nil}, {"SubnetIds", a.SubnetIds != nil},
-	} {
-		if !f.set {
-			errs = append(errs, fmt.Errorf("%s is required", f.name))
-		}
-	}
-	if (a.NextQueueUrl == nil) != (a.NextQueueArn == nil) {
-		errs = append(errs, errors.New("NextQueueUrl and NextQueueArn go together"))
-	}
-	if (a.OrderTableName == nil) != (a.OrderTableArn == nil) {
-		errs = append(errs, errors.New("OrderTableName and OrderTableArn go together"))
-	}
-	plan, err := policies.Build(st.Scaling, st.Workload())
-	if err != nil {
-		errs = append(errs, fmt.Errorf("Stage.Scaling/workload: %w", err))
-	}
-	return plan, errors.Join(errs...)
-}
-
 // env renders the task environment once the queue URLs are known.
-func (a *Args) env() pulumi.StringMapOutput {
+func (a *Args) env(st pipeline.Stage) pulumi.StringMapOutput {
 	return pulumi.All(a.QueueUrl, optional(a.NextQueueUrl), a.DlqUrl, optional(a.OrderTableName)).ApplyT(func(v []any) map[string]string {
-		return a.Stage.TaskEnv(pipeline.Queues{URL: v[0].(string), NextURL: v[1].(string), DLQURL: v[2].(string), OrderTable: v[3].(string)})
+		return st.TaskEnv(pipeline.Queues{URL: v[0].(string), NextURL: v[1].(string), DLQURL: v[2].(string), OrderTable: v[3].(string)})
 	}).(pulumi.StringMapOutput)
 }
 

@@ -46,24 +46,22 @@ func stageFrom(t *testing.T, stageJSON, scalingJSON string) pipeline.Stage {
 type wiring struct{ next, table bool }
 
 func argsFor(st pipeline.Stage, w wiring) *stage.Args {
-	a := &stage.Args{
-		Stage:       st,
-		Image:       pulumi.String(image),
-		ClusterArn:  pulumi.String("arn:aws:ecs:us-east-1:123456789012:cluster/kitchen"),
-		ClusterName: pulumi.String("kitchen"),
-		QueueUrl:    pulumi.String(queueURL), QueueArn: pulumi.String(queueArn), QueueName: pulumi.String("grill"),
-		DlqUrl: pulumi.String(dlqURL), DlqArn: pulumi.String(dlqArn),
-		VpcId:            pulumi.String("vpc-1"),
-		SubnetIds:        pulumi.ToStringArray(subnets),
-		LogRetentionDays: 30,
+	a := stage.ArgsOf(st)
+	if a.Image == nil {
+		a.Image = pulumi.String(image)
 	}
+	a.ClusterArn, a.ClusterName = pulumi.String("arn:aws:ecs:us-east-1:123456789012:cluster/kitchen"), pulumi.String("kitchen")
+	a.QueueUrl, a.QueueArn, a.QueueName = pulumi.String(queueURL), pulumi.String(queueArn), pulumi.String("grill")
+	a.DlqUrl, a.DlqArn = pulumi.String(dlqURL), pulumi.String(dlqArn)
+	a.VpcId, a.SubnetIds = pulumi.String("vpc-1"), pulumi.ToStringArray(subnets)
+	a.LogRetentionDays = 30
 	if w.next {
 		a.NextQueueUrl, a.NextQueueArn = pulumi.String(nextURL), pulumi.String(nextArn)
 	}
 	if w.table {
 		a.OrderTableName, a.OrderTableArn = pulumi.String("orders"), pulumi.String(tableArn)
 	}
-	return a
+	return &a
 }
 
 func run(t *testing.T, args *stage.Args) (*awstest.Mocks, error) {
@@ -447,9 +445,9 @@ func TestStageArgErrors(t *testing.T) {
 		args func() *stage.Args
 		want string
 	}{
-		{"no image", func() *stage.Args { a := argsFor(good, wiring{}); a.Image = nil; return a }, "Image (the linecook image) is required"},
-		{"no queue", func() *stage.Args { a := argsFor(good, wiring{}); a.QueueArn = nil; return a }, "QueueArn is required"},
-		{"half a next queue", func() *stage.Args { a := argsFor(good, wiring{}); a.NextQueueUrl = pulumi.String(nextURL); return a }, "NextQueueUrl and NextQueueArn"},
+		{"no image", func() *stage.Args { a := argsFor(good, wiring{}); a.Image = nil; return a }, "image (unset): required"},
+		{"no queue", func() *stage.Args { a := argsFor(good, wiring{}); a.QueueArn = nil; return a }, "queueArn (unset): required"},
+		{"half a next queue", func() *stage.Args { a := argsFor(good, wiring{}); a.NextQueueUrl = pulumi.String(nextURL); return a }, "nextQueueUrl/nextQueueArn"},
 		{"impossible scaling", func() *stage.Args { return argsFor(bad, wiring{}) }, "min"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,27 +51,33 @@ var DefaultInterfaceEndpoints = []string{"sqs", "ecr.api", "ecr.dkr", "logs"}
 // room for up to 8 AZs of each.
 const subnetBits = 4
 
-// Args configures a Vpc. Set VpcId to adopt an existing VPC; the other
-// fields then do not apply.
+// Args configures a Vpc: a new VPC, or, with vpcId set, an existing one
+// adopted as it is (the other settings then do not apply). The tags are
+// the Pulumi package's schema.
 type Args struct {
-	// AZs is the number of availability zones; 0 means DefaultAZs.
-	AZs int
-	// CIDR is the VPC's IPv4 block, /16 to /24; empty means DefaultCIDR.
-	CIDR string
-	// NAT is NATNone, NATSingle or NATPerAZ; empty means DefaultNAT.
-	NAT string
-	// Endpoints adds VPC endpoints: InterfaceEndpoints in the private
-	// subnets with private DNS, and S3 and DynamoDB gateway endpoints on
-	// the private route tables.
-	Endpoints bool
-	// InterfaceEndpoints are the services (as in com.amazonaws.REGION.X)
-	// given interface endpoints; nil means DefaultInterfaceEndpoints.
-	InterfaceEndpoints []string
+	// The number of availability zones, 1 to 8, each with a public and a
+	// private subnet. Default 2.
+	AZs int `pulumi:"azs,optional"`
+	// The VPC's IPv4 block, /16 to /24. Default 10.0.0.0/16.
+	CIDR string `pulumi:"cidr,optional"`
+	// How private subnets reach the internet: none (only through VPC
+	// endpoints), single (one shared NAT gateway) or per-az (one per
+	// zone). Default single.
+	NAT string `pulumi:"nat,optional"`
+	// Add VPC endpoints: interfaceEndpoints in the private subnets with
+	// private DNS, and S3 and DynamoDB gateway endpoints on the private
+	// route tables.
+	Endpoints bool `pulumi:"endpoints,optional"`
+	// The services (as in com.amazonaws.REGION.<service>) given interface
+	// endpoints when endpoints is on. Default sqs, ecr.api, ecr.dkr, logs.
+	InterfaceEndpoints []string `pulumi:"interfaceEndpoints,optional"`
 
-	// VpcId, PublicSubnetIds and PrivateSubnetIds adopt an existing VPC.
-	VpcId            pulumi.StringInput
-	PublicSubnetIds  pulumi.StringArrayInput
-	PrivateSubnetIds pulumi.StringArrayInput
+	// An existing VPC to adopt instead of creating one.
+	VpcId pulumi.StringInput `pulumi:"vpcId,optional"`
+	// The adopted VPC's public subnets (for load balancers).
+	PublicSubnetIds pulumi.StringArrayInput `pulumi:"publicSubnetIds,optional"`
+	// The adopted VPC's private subnets (for tasks).
+	PrivateSubnetIds pulumi.StringArrayInput `pulumi:"privateSubnetIds,optional"`
 }
 
 // Vpc is the component.
@@ -118,10 +124,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 func (a *Args) defaults() error {
 	if a.VpcId != nil {
 		if a.PublicSubnetIds == nil || a.PrivateSubnetIds == nil {
-			return fmt.Errorf("an existing VPC needs PublicSubnetIds and PrivateSubnetIds")
+			return fmt.Errorf("vpcId: an existing VPC needs publicSubnetIds and privateSubnetIds")
 		}
 		if a.Endpoints {
-			return fmt.Errorf("Endpoints applies only to a VPC this component creates; add endpoints to an existing VPC where it is managed")
+			return fmt.Errorf("endpoints: applies only to a VPC this component creates; add endpoints to an existing VPC where it is managed")
 		}
 		return nil
 	}
@@ -138,14 +144,14 @@ func (a *Args) defaults() error {
 		a.InterfaceEndpoints = DefaultInterfaceEndpoints
 	}
 	if a.AZs < 1 || a.AZs > 1<<(subnetBits-1) {
-		return fmt.Errorf("AZs %d: must be 1 to %d", a.AZs, 1<<(subnetBits-1))
+		return fmt.Errorf("azs %d: must be 1 to %d", a.AZs, 1<<(subnetBits-1))
 	}
 	p, err := netip.ParsePrefix(a.CIDR)
 	if err != nil || !p.Addr().Is4() || p.Bits() < 16 || p.Bits() > 24 || p.Masked() != p {
-		return fmt.Errorf("CIDR %q: must be an IPv4 network from /16 to /24", a.CIDR)
+		return fmt.Errorf("cidr %q: must be an IPv4 network from /16 to /24", a.CIDR)
 	}
 	if !slices.Contains([]string{NATNone, NATSingle, NATPerAZ}, a.NAT) {
-		return fmt.Errorf("NAT %q: must be %s, %s or %s", a.NAT, NATNone, NATSingle, NATPerAZ)
+		return fmt.Errorf("nat %q: must be %s, %s or %s", a.NAT, NATNone, NATSingle, NATPerAZ)
 	}
 	return nil
 }
@@ -170,7 +176,7 @@ func (v *Vpc) create(ctx *pulumi.Context, name string, a Args) error {
 		return fmt.Errorf("list availability zones: %w", err)
 	}
 	if len(zones.Names) < a.AZs {
-		return fmt.Errorf("AZs %d: the region has only %d available (%s)", a.AZs, len(zones.Names), strings.Join(zones.Names, ", "))
+		return fmt.Errorf("azs %d: the region has only %d available (%s)", a.AZs, len(zones.Names), strings.Join(zones.Names, ", "))
 	}
 	azs := zones.Names[:a.AZs]
 	base := netip.MustParsePrefix(a.CIDR)

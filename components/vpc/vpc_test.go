@@ -236,12 +236,12 @@ func TestNetworkArgErrors(t *testing.T) {
 		args vpc.Args
 		want string
 	}{
-		{vpc.Args{NAT: "two"}, `NAT "two": must be none, single or per-az`},
-		{vpc.Args{CIDR: "10.0.0.0/8"}, `CIDR "10.0.0.0/8"`},
-		{vpc.Args{CIDR: "10.0.0.1/16"}, `CIDR "10.0.0.1/16"`},
-		{vpc.Args{AZs: 9}, "AZs 9: must be 1 to 8"},
+		{vpc.Args{NAT: "two"}, `nat "two": must be none, single or per-az`},
+		{vpc.Args{CIDR: "10.0.0.0/8"}, `cidr "10.0.0.0/8"`},
+		{vpc.Args{CIDR: "10.0.0.1/16"}, `cidr "10.0.0.1/16"`},
+		{vpc.Args{AZs: 9}, "azs 9: must be 1 to 8"},
 		{vpc.Args{AZs: 7}, "only 6 available"},
-		{vpc.Args{VpcId: pulumi.String("vpc-1")}, "needs PublicSubnetIds and PrivateSubnetIds"},
+		{vpc.Args{VpcId: pulumi.String("vpc-1")}, "needs publicSubnetIds and privateSubnetIds"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			m, _, err := run(t, &tc.args)

@@ -65,15 +65,12 @@ func program(ctx *pulumi.Context) error {
 	}
 
 	// The last (and only) stage: no next queue, no order table.
-	worker, err := stage.New(ctx, st.Name, &stage.Args{
-		Stage:       st,
-		ClusterArn:  cluster.Arn,
-		ClusterName: cluster.Name,
-		QueueUrl:    q.Url, QueueArn: q.Arn, QueueName: q.Name,
-		DlqUrl: q.DlqUrl, DlqArn: q.DlqArn,
-		VpcId:     net.VpcId,
-		SubnetIds: net.PrivateSubnetIds,
-	})
+	args := stage.ArgsOf(st)
+	args.ClusterArn, args.ClusterName = cluster.Arn, cluster.Name
+	args.QueueUrl, args.QueueArn, args.QueueName = q.Url, q.Arn, q.Name
+	args.DlqUrl, args.DlqArn = q.DlqUrl, q.DlqArn
+	args.VpcId, args.SubnetIds = net.VpcId, net.PrivateSubnetIds
+	worker, err := stage.New(ctx, st.Name, &args)
 	if err != nil {
 		return err
 	}

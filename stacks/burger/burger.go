@@ -151,18 +151,12 @@ func deploy(ctx *pulumi.Context, cfg pipeline.Config) (*outputs, error) {
 		}
 	}
 
-	api, err := orderapi.New(ctx, "api", &orderapi.Args{
-		API:              cfg.API,
-		Table:            cfg.OrderTable,
-		Image:            image,
-		ClusterArn:       clusterArn,
-		VpcId:            net.VpcId,
-		PublicSubnetIds:  net.PublicSubnetIds,
-		PrivateSubnetIds: net.PrivateSubnetIds,
-		QueueUrl:         queues[0].Url,
-		QueueArn:         queues[0].Arn,
-		LogRetentionDays: cfg.LogRetentionDays,
-	})
+	apiArgs := orderapi.ArgsOf(cfg.API, cfg.OrderTable)
+	apiArgs.Image, apiArgs.ClusterArn = image, clusterArn
+	apiArgs.VpcId, apiArgs.PublicSubnetIds, apiArgs.PrivateSubnetIds = net.VpcId, net.PublicSubnetIds, net.PrivateSubnetIds
+	apiArgs.QueueUrl, apiArgs.QueueArn = queues[0].Url, queues[0].Arn
+	apiArgs.LogRetentionDays = cfg.LogRetentionDays
+	api, err := orderapi.New(ctx, "api", &apiArgs)
 	if err != nil {
 		return nil, err
 	}
@@ -170,23 +164,21 @@ func deploy(ctx *pulumi.Context, cfg pipeline.Config) (*outputs, error) {
 	stages := make([]*stage.Stage, len(cfg.Stages))
 	for i, st := range cfg.Stages {
 		q := queues[i]
-		args := &stage.Args{
-			Stage:       st,
-			Image:       image,
-			ClusterArn:  clusterArn,
-			ClusterName: cluster.Name,
-			QueueUrl:    q.Url, QueueArn: q.Arn, QueueName: q.Name,
-			DlqUrl: q.DlqUrl, DlqArn: q.DlqArn,
-			OrderTableName: api.TableName, OrderTableArn: api.TableArn,
-			VpcId:            net.VpcId,
-			SubnetIds:        net.PrivateSubnetIds,
-			LogRetentionDays: cfg.LogRetentionDays,
+		args := stage.ArgsOf(st)
+		if args.Image == nil {
+			args.Image = image
 		}
+		args.ClusterArn, args.ClusterName = clusterArn, cluster.Name
+		args.QueueUrl, args.QueueArn, args.QueueName = q.Url, q.Arn, q.Name
+		args.DlqUrl, args.DlqArn = q.DlqUrl, q.DlqArn
+		args.OrderTableName, args.OrderTableArn = api.TableName, api.TableArn
+		args.VpcId, args.SubnetIds = net.VpcId, net.PrivateSubnetIds
+		args.LogRetentionDays = cfg.LogRetentionDays
 		// The last stage forwards nowhere: it marks the order done.
 		if i+1 < len(queues) {
 			args.NextQueueUrl, args.NextQueueArn = queues[i+1].Url, queues[i+1].Arn
 		}
-		if stages[i], err = stage.New(ctx, st.Name, args); err != nil {
+		if stages[i], err = stage.New(ctx, st.Name, &args); err != nil {
 			return nil, err
 		}
 	}
