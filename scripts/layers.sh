@@ -18,7 +18,7 @@ rank() {
 	burger/*) echo 3 ;;
 	tools/*) echo 4 ;;
 	stacks/*) echo 5 ;;
-	cmd/* | examples/*) echo 6 ;;
+	cmd/* | examples/* | "$mod") echo 6 ;;
 	*) echo 99 ;;
 	esac
 }

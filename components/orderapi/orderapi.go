@@ -95,14 +95,21 @@ func ArgsOf(api pipeline.API, table pipeline.OrderTable) Args {
 type OrderApi struct {
 	pulumi.ResourceState
 
-	// Url is http(s)://<load balancer DNS name>.
-	Url                 pulumi.StringOutput `pulumi:"url"`
+	// The API's URL: http(s)://<load balancer DNS name>.
+	Url pulumi.StringOutput `pulumi:"url"`
+	// The load balancer's DNS name, for a DNS alias.
 	LoadBalancerDnsName pulumi.StringOutput `pulumi:"loadBalancerDnsName"`
-	TableName           pulumi.StringOutput `pulumi:"tableName"`
-	TableArn            pulumi.StringOutput `pulumi:"tableArn"`
-	ServiceName         pulumi.StringOutput `pulumi:"serviceName"`
-	SecurityGroupId     pulumi.StringOutput `pulumi:"securityGroupId"`
-	TaskRoleArn         pulumi.StringOutput `pulumi:"taskRoleArn"`
+	// The order table's name: give it to the stages that track orders.
+	TableName pulumi.StringOutput `pulumi:"tableName"`
+	// The order table's ARN.
+	TableArn pulumi.StringOutput `pulumi:"tableArn"`
+	// The API's ECS service name.
+	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
+	// The API tasks' security group: it admits the API port from the load
+	// balancer only.
+	SecurityGroupId pulumi.StringOutput `pulumi:"securityGroupId"`
+	// The API tasks' IAM role.
+	TaskRoleArn pulumi.StringOutput `pulumi:"taskRoleArn"`
 }
 
 // New registers the table, load balancer and API service.

@@ -73,13 +73,19 @@ type Args struct {
 type Queue struct {
 	pulumi.ResourceState
 
-	Url     pulumi.StringOutput `pulumi:"url"`
-	Arn     pulumi.StringOutput `pulumi:"arn"`
-	Name    pulumi.StringOutput `pulumi:"name"`
-	DlqUrl  pulumi.StringOutput `pulumi:"dlqUrl"`
-	DlqArn  pulumi.StringOutput `pulumi:"dlqArn"`
+	// The main queue's URL: producers send here.
+	Url pulumi.StringOutput `pulumi:"url"`
+	// The main queue's ARN.
+	Arn pulumi.StringOutput `pulumi:"arn"`
+	// The main queue's name, which its CloudWatch metrics carry.
+	Name pulumi.StringOutput `pulumi:"name"`
+	// The dead-letter queue's URL.
+	DlqUrl pulumi.StringOutput `pulumi:"dlqUrl"`
+	// The dead-letter queue's ARN.
+	DlqArn pulumi.StringOutput `pulumi:"dlqArn"`
+	// The dead-letter queue's name.
 	DlqName pulumi.StringOutput `pulumi:"dlqName"`
-	// AlarmTopicArn is the topic the alarms notify.
+	// The SNS topic the alarms notify.
 	AlarmTopicArn pulumi.StringOutput `pulumi:"alarmTopicArn"`
 }
 

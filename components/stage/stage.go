@@ -35,11 +35,17 @@ const DefaultLogRetentionDays = pipeline.DefaultLogRetentionDays
 type Stage struct {
 	pulumi.ResourceState
 
-	ServiceName     pulumi.StringOutput `pulumi:"serviceName"`
-	ServiceArn      pulumi.StringOutput `pulumi:"serviceArn"`
-	TaskRoleArn     pulumi.StringOutput `pulumi:"taskRoleArn"`
+	// The ECS service's name.
+	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
+	// The ECS service's ARN.
+	ServiceArn pulumi.StringOutput `pulumi:"serviceArn"`
+	// The tasks' IAM role: grant it what your own worker needs beyond
+	// the queues and the table.
+	TaskRoleArn pulumi.StringOutput `pulumi:"taskRoleArn"`
+	// The tasks' security group, which admits nothing.
 	SecurityGroupId pulumi.StringOutput `pulumi:"securityGroupId"`
-	LogGroupName    pulumi.StringOutput `pulumi:"logGroupName"`
+	// The CloudWatch Logs group of the tasks' logs.
+	LogGroupName pulumi.StringOutput `pulumi:"logGroupName"`
 }
 
 // New registers the stage's service, roles, security group and scaling.

@@ -84,9 +84,15 @@ type Args struct {
 type Vpc struct {
 	pulumi.ResourceState
 
-	VpcId            pulumi.StringOutput      `pulumi:"vpcId"`
-	CidrBlock        pulumi.StringOutput      `pulumi:"cidrBlock"`
-	PublicSubnetIds  pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
+	// The VPC's id.
+	VpcId pulumi.StringOutput `pulumi:"vpcId"`
+	// The VPC's IPv4 block.
+	CidrBlock pulumi.StringOutput `pulumi:"cidrBlock"`
+	// The public subnets, one per zone, for load balancers. Each id
+	// carries its route to the internet gateway, so what uses it is
+	// created after the route and deleted before it.
+	PublicSubnetIds pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
+	// The private subnets, one per zone, for tasks.
 	PrivateSubnetIds pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
 }
 
