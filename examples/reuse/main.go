@@ -3,44 +3,26 @@
 // language; it reads LINECOOK_QUEUE_URL and friends from its environment)
 // on a linecook queue, scaled from zero by backlog per task.
 //
+// The same program is in examples/yaml and examples/typescript, through
+// the linecook Pulumi package; all three get the same resources.
+//
 // Point a Pulumi.yaml's main at this directory to deploy it.
 package main
 
 import (
-	"time"
-
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/linecook/linecook/components/queue"
 	"github.com/linecook/linecook/components/stage"
 	"github.com/linecook/linecook/components/vpc"
-	"github.com/linecook/linecook/pipeline"
 )
-
-// thumbnails is written as a linecook stack file would write it; Parse
-// fills in the rest (visibility timeout, stop and drain timeouts, task
-// size) and rejects impossible values with a clear message.
-const thumbnails = `[{
-	"name": "thumbnails",
-	"image": "ghcr.io/acme/thumbnailer:1.4",
-	"concurrency": 4,
-	"processingTime": "5s",
-	"latency": "2m",
-	"scaling": {"policy": "target-tracking", "min": 0, "max": 20}
-}]`
 
 func main() {
 	pulumi.Run(program)
 }
 
 func program(ctx *pulumi.Context) error {
-	cfg, err := pipeline.Parse(map[string]string{"linecook:stages": thumbnails}, pipeline.Options{})
-	if err != nil {
-		return err
-	}
-	st := cfg.Stages[0]
-
 	net, err := vpc.New(ctx, "media", &vpc.Args{NAT: vpc.NATSingle})
 	if err != nil {
 		return err
@@ -55,9 +37,12 @@ func program(ctx *pulumi.Context) error {
 		return err
 	}
 
-	q, err := queue.New(ctx, st.Name, &queue.Args{
-		VisibilityTimeoutSeconds: pulumi.Int(int(st.VisibilityTimeout / time.Second)),
-		MaxAgeSeconds:            pulumi.Int(int(st.Latency / time.Second)),
+	// Thumbnails take about 5 s each; a request may wait up to 2 minutes.
+	// The queue's visibility timeout is the stage's default for that
+	// processing time: 4 × 5 s, at least 30 s.
+	q, err := queue.New(ctx, "thumbnails", &queue.Args{
+		VisibilityTimeoutSeconds: pulumi.Int(30),
+		MaxAgeSeconds:            pulumi.Int(120),
 		AlarmEmail:               "media-oncall@acme.example",
 	})
 	if err != nil {
@@ -65,12 +50,19 @@ func program(ctx *pulumi.Context) error {
 	}
 
 	// The last (and only) stage: no next queue, no order table.
-	args := stage.ArgsOf(st)
-	args.ClusterArn, args.ClusterName = cluster.Arn, cluster.Name
-	args.QueueUrl, args.QueueArn, args.QueueName = q.Url, q.Arn, q.Name
-	args.DlqUrl, args.DlqArn = q.DlqUrl, q.DlqArn
-	args.VpcId, args.SubnetIds = net.VpcId, net.PrivateSubnetIds
-	worker, err := stage.New(ctx, st.Name, &args)
+	worker, err := stage.New(ctx, "thumbnails", &stage.Args{
+		Image:       pulumi.String("ghcr.io/acme/thumbnailer:1.4"),
+		ClusterArn:  cluster.Arn,
+		ClusterName: cluster.Name,
+		QueueUrl:    q.Url, QueueArn: q.Arn, QueueName: q.Name,
+		DlqUrl: q.DlqUrl, DlqArn: q.DlqArn,
+		VpcId:                 net.VpcId,
+		SubnetIds:             net.PrivateSubnetIds,
+		Concurrency:           4,
+		ProcessingTimeSeconds: 5,
+		LatencySeconds:        120,
+		Scaling:               &stage.ScalingArgs{Policy: "target-tracking", Min: pulumi.IntRef(0), Max: 20},
+	})
 	if err != nil {
 		return err
 	}
