@@ -77,6 +77,11 @@ func build(ctx context.Context) (Tools, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Tools{}, fmt.Errorf("clitest: %w", err)
 	}
+	unlock, err := lock(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return Tools{}, err
+	}
+	defer unlock()
 	version, err := goOutput(ctx, root, "list", "-m", "-f", "{{.Version}}", "github.com/pulumi/pulumi/pkg/v3")
 	if err != nil {
 		return Tools{}, err
