@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -41,7 +42,7 @@ type Tools struct {
 	// Dir holds CLI, YAMLHost and StandIn.
 	Dir string
 	// Took is how long each `go build` took, by binary: minutes cold, a
-	// few seconds when Go's build cache has everything.
+	// second or so when Go's build cache has everything.
 	Took map[string]time.Duration
 }
 
@@ -64,24 +65,10 @@ func Build() (Tools, error) {
 }
 
 func build(ctx context.Context) (Tools, error) {
-	root, err := moduleRoot(ctx)
+	root, dir, err := workspace(ctx)
 	if err != nil {
 		return Tools{}, err
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return Tools{}, fmt.Errorf("clitest: %w", err)
-	}
-	sum := sha256.Sum256([]byte(root))
-	dir := filepath.Join(cache, "linecook", "clitest", hex.EncodeToString(sum[:6]))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Tools{}, fmt.Errorf("clitest: %w", err)
-	}
-	unlock, err := lock(filepath.Join(dir, ".lock"))
-	if err != nil {
-		return Tools{}, err
-	}
-	defer unlock()
 	version, err := goOutput(ctx, root, "list", "-m", "-f", "{{.Version}}", "github.com/pulumi/pulumi/pkg/v3")
 	if err != nil {
 		return Tools{}, err
@@ -100,17 +87,76 @@ func build(ctx context.Context) (Tools, error) {
 		{YAMLHost, filepath.Join(root, yamlHostModule), yamlHostPackage, "-X " + yamlVersionVar + "=" + yamlVersion},
 		{StandIn, root, standInPackage, ""},
 	} {
-		start := time.Now()
-		args := []string{"build", "-o", filepath.Join(dir, b.name)}
-		if b.ldflags != "" {
-			args = append(args, "-ldflags", b.ldflags)
-		}
-		if _, err := goOutput(ctx, b.dir, append(args, b.pkg)...); err != nil {
+		took, err := goBuild(ctx, b.dir, filepath.Join(dir, b.name), b.pkg, b.ldflags)
+		if err != nil {
 			return Tools{}, err
 		}
-		tools.Took[b.name] = time.Since(start)
+		tools.Took[b.name] = took
 	}
 	return tools, nil
+}
+
+// BuildProvider builds a provider plugin binary from the main package pkg
+// of the main module (a path such as "./cmd/pulumi-resource-linecook",
+// relative to the module root) into the tools' directory as name, which
+// must be pulumi-resource-<package>, and returns its path, for Providers.
+// Like Build, it leaves it to go build to find the binary up to date.
+func BuildProvider(t testing.TB, name, pkg string) string {
+	t.Helper()
+	if !strings.HasPrefix(name, "pulumi-resource-") {
+		t.Fatalf("clitest: provider %s: the CLI finds a provider binary only by its name, pulumi-resource-<package>", name)
+	}
+	ctx := context.Background()
+	root, dir, err := workspace(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	took, err := goBuild(ctx, root, path, pkg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("clitest: go build %s: %s", name, took.Round(time.Millisecond))
+	return path
+}
+
+// workspace returns the main module's root and the checkout's tools
+// directory, which it creates.
+func workspace(ctx context.Context) (root, dir string, err error) {
+	root, err = moduleRoot(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", "", fmt.Errorf("clitest: %w", err)
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir = filepath.Join(cache, "linecook", "clitest", hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("clitest: %w", err)
+	}
+	return root, dir, nil
+}
+
+// goBuild runs `go build -o out pkg` in dir, holding the tools
+// directory's lock: `go test ./...` runs packages in parallel, and two
+// that use clitest must not write the same binary at once.
+func goBuild(ctx context.Context, dir, out, pkg, ldflags string) (time.Duration, error) {
+	unlock, err := lock(filepath.Join(filepath.Dir(out), ".lock"))
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	start := time.Now()
+	args := []string{"build", "-o", out}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	if _, err := goOutput(ctx, dir, append(args, pkg)...); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 // moduleRoot is the directory of the main module's go.mod: tests run in

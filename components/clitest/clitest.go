@@ -20,8 +20,8 @@
 // (enginetest.ReplaceKeys) and journals what it did (Calls). It validates
 // NOTHING AWS would, and does not autoname: a resource's physical name is
 // its logical name unless the program sets one. Other providers, such as
-// linecook's own pulumi-resource-linecook, can be put on the PATH with
-// Providers.
+// linecook's own pulumi-resource-linecook, are built with BuildProvider
+// and put on the PATH with Providers.
 //
 //	s := clitest.New(t, "testdata/queue", clitest.Config("aws:region", "us-east-1"))
 //	up := s.Up()                       // preview, then update
@@ -244,7 +244,7 @@ func (s *Stack) run(args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	args = append(args, "--non-interactive", "--color=never")
-	cmd := exec.CommandContext(ctx, filepath.Join(s.bin(), CLI), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(s.Bin(), CLI), args...)
 	cmd.Dir = s.dir
 	cmd.Env = s.env
 	var out, errb bytes.Buffer
@@ -266,7 +266,9 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
 func plain(s string) string { return ansi.ReplaceAllString(s, "") }
 
-func (s *Stack) bin() string { return filepath.Join(filepath.Dir(s.dir), "bin") }
+// Bin is the directory first on the CLI's PATH: links to the CLI, the
+// YAML host, the stand-ins and the Providers.
+func (s *Stack) Bin() string { return filepath.Join(filepath.Dir(s.dir), "bin") }
 
 // cliError is a failed command's error: the command, and the end of what
 // it printed (the CLI prints diagnostics on stdout, failures on stderr).

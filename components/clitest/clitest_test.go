@@ -2,6 +2,8 @@ package clitest_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +137,25 @@ func TestSchemaChecked(t *testing.T) {
 	}
 	if calls := s.Calls(); len(calls) != 0 {
 		t.Errorf("the stand-in did %d calls, want none: %v", len(calls), calls)
+	}
+}
+
+// TestProviders puts a provider binary built by BuildProvider on the
+// CLI's PATH, as a test of linecook's own provider will: here the stand-in
+// again, under the aws name, which takes the place of the default one.
+func TestProviders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("clitest: builds and runs the real Pulumi CLI; skipped under -short")
+	}
+	path := clitest.BuildProvider(t, "pulumi-resource-aws", "./components/enginetest/standin")
+	s := clitest.New(t, "testdata/queue", clitest.Config("aws:region", awstest.Region), clitest.Providers(path))
+	if got, err := os.Readlink(filepath.Join(s.Bin(), "pulumi-resource-aws")); err != nil || got != path {
+		t.Fatalf("pulumi-resource-aws on the PATH links to %q (%v), want %q", got, err, path)
+	}
+	if up := s.Up(); up.Changes != (clitest.Counts{Create: 3}) {
+		t.Errorf("up: got %v, want create=3", up.Changes)
+	}
+	if n := len(s.CallsOf("create")); n != 2 {
+		t.Errorf("the provider created %d resources, want 2", n)
 	}
 }

@@ -9,8 +9,7 @@ import (
 )
 
 // lock holds an exclusive lock on the file at path until unlock is
-// called or the process ends: `go test ./...` runs packages in parallel,
-// and two that use clitest must not write the same binaries at once.
+// called or the process ends.
 func lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
