@@ -18,6 +18,8 @@ type Plan struct {
 	// StepPolicies are the alarm-driven policies: scale-out and scale-in
 	// for Step, and the wake-up policy whenever Min is 0.
 	StepPolicies []StepPolicy
+	// Workload is the stage's, which metrics such as ExpectedWait use.
+	Workload Workload
 }
 
 // Scaled reports whether the plan needs an Application Auto Scaling target.
@@ -131,9 +133,9 @@ func Build(s Settings, w Workload) (Plan, error) {
 		return Plan{}, err
 	}
 	if s.Policy == Fixed {
-		return Plan{Kind: Fixed, Min: s.Desired, Max: s.Desired, Desired: s.Desired}, nil
+		return Plan{Kind: Fixed, Min: s.Desired, Max: s.Desired, Desired: s.Desired, Workload: w}, nil
 	}
-	p := Plan{Kind: s.Policy, Min: s.Min, Max: s.Max, Desired: clamp(s.Desired, s.Min, s.Max)}
+	p := Plan{Kind: s.Policy, Min: s.Min, Max: s.Max, Desired: clamp(s.Desired, s.Min, s.Max), Workload: w}
 	target := s.TargetValue
 	if target == 0 {
 		target = TargetBacklogPerTask(w)
@@ -149,6 +151,22 @@ func Build(s Settings, w Workload) (Plan, error) {
 			// Backlog per task is ~0 whenever capacity suffices, so its own
 			// scale-in would drop to min under steady traffic and swing back
 			// (the simulator showed min↔max cycles): scale in on load.
+			DisableScaleIn: true,
+		}
+		p.StepPolicies = append(p.StepPolicies, scaleIn(s, w))
+	case Latency:
+		objective := w.Latency.Seconds()
+		if s.TargetValue > 0 {
+			objective = s.TargetValue
+		}
+		p.TargetTracking = &TargetTrackingPolicy{
+			Name:             "expected-wait",
+			Metric:           ExpectedWait,
+			TargetValue:      round2(objective),
+			ScaleOutCooldown: s.ScaleOutCooldown,
+			ScaleInCooldown:  s.ScaleInCooldown,
+			// As with backlog per task: the expected wait is ~0 whenever
+			// capacity suffices, so scale-in is the load-based step policy.
 			DisableScaleIn: true,
 		}
 		p.StepPolicies = append(p.StepPolicies, scaleIn(s, w))
@@ -324,6 +342,8 @@ func (p Plan) String() string {
 		return fmt.Sprintf("fixed at %d tasks", p.Desired)
 	case TargetTracking:
 		return fmt.Sprintf("target tracking, %d–%d tasks, backlog per task target %g", p.Min, p.Max, p.TargetTracking.TargetValue)
+	case Latency:
+		return fmt.Sprintf("latency, %d–%d tasks, expected wait target %gs on measured processing time", p.Min, p.Max, p.TargetTracking.TargetValue)
 	default:
 		return fmt.Sprintf("step scaling, %d–%d tasks, scale out at %g visible", p.Min, p.Max, p.StepPolicies[0].Alarm.Threshold)
 	}

@@ -29,10 +29,17 @@ const (
 	// computed by CloudWatch metric math) at a target derived from the
 	// stage's concurrency, processing time and latency objective.
 	TargetTracking Kind = "target-tracking"
+	// Latency is target tracking on the expected wait of a new message
+	// (ExpectedWait: visible × the workers' measured processing time ÷
+	// task slots), kept at the stage's latency objective. Unlike
+	// TargetTracking, whose backlog target is computed once from the
+	// configured processing time, it follows the work as it gets slower
+	// or faster, with no Lambda recomputing a target.
+	Latency Kind = "latency"
 )
 
 // Kinds lists every policy, in the order error messages print them.
-var Kinds = []Kind{Fixed, Step, TargetTracking}
+var Kinds = []Kind{Fixed, Step, TargetTracking, Latency}
 
 // ParseKind returns the Kind named s, or an error listing the valid names.
 func ParseKind(s string) (Kind, error) {

@@ -104,8 +104,10 @@ type Args struct {
 
 // ScalingArgs chooses and bounds a stage's scaling policy.
 type ScalingArgs struct {
-	// The policy: target-tracking (backlog per task), step, or fixed.
-	// Default target-tracking.
+	// The policy: target-tracking (backlog per task, its target from the
+	// configured processing time), latency (the expected wait of a new
+	// message, from the workers' measured processing time, kept at
+	// latencySeconds), step, or fixed. Default target-tracking.
 	Policy string `pulumi:"policy,optional"`
 	// The fewest tasks; 0 lets the stage scale to zero (a wake-up policy
 	// starts the first task). Default 1.

@@ -147,6 +147,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		QueueName:   args.QueueName.ToStringOutput(),
 		ClusterName: args.ClusterName.ToStringOutput(),
 		ServiceName: svc.Name,
+		Stage:       st.Name,
+		Workload:    st.Workload(),
 	}, s); err != nil {
 		return nil, err
 	}

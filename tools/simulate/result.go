@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -152,6 +153,13 @@ func WriteTable(w io.Writer, results []*Result) error {
 	fmt.Fprintf(w, "scenario: %s; %s arrivals, seed %d\n", results[0].Scenario, o.Arrivals, o.Seed)
 	fmt.Fprintf(w, "model: processing spread (CV) %g, task start %s, metrics every %s, tick %s; prices $%g/vCPU-h, $%g/GB-h, Spot −%g%%\n",
 		o.Spread, fmtDur(o.StartDelay), fmtDur(o.SampleEvery), results[0].Tick, o.Prices.VCPUHour, o.Prices.GBHour, o.Prices.SpotDiscount*100)
+	if len(o.Drift) > 0 {
+		var parts []string
+		for _, d := range o.Drift {
+			parts = append(parts, fmt.Sprintf("×%g from %s", d.Factor, fmtDur(d.At)))
+		}
+		fmt.Fprintf(w, "drift: processing time %s (the configured time is not changed)\n", strings.Join(parts, ", "))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "policy\tstage\tp50 wait\tp95 wait\tp99 wait\tmax backlog\tmax tasks\ttask-min\tcost $\tlower bound task-min\tratio\tdrain\t")
 	for _, r := range results {

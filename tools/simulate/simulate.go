@@ -24,8 +24,14 @@
 //     finishes its in-flight ones, and what it has not finished by the
 //     stage's drain timeout is abandoned and becomes visible again after
 //     the visibility timeout.
+//   - Drift: Options.Drift multiplies the processing time from given
+//     moments on (the work gets slower or faster mid-run), which the
+//     configured processing time, and so a static target, does not see.
 //   - Metrics: every second (or Options.SampleEvery) the scaler gets
-//     visible, in flight, running tasks and desired tasks.
+//     visible, in flight, running tasks and desired tasks, and the
+//     workers' measured processing time: each message's time, counted when
+//     a worker takes it (the workers report it when they finish, a
+//     processing time later).
 //   - Cost: Fargate per-second billing with a one-minute minimum per task.
 //
 // Not modelled: SQS's approximate counts and receive batching, CloudWatch's
@@ -136,6 +142,28 @@ type Options struct {
 	TicksPerSecond int
 	// Label names the run in tables and charts (default: the policies).
 	Label string
+	// Drift changes every stage's processing time mid-run: from each
+	// point's At on, times are Factor × the configured ones (until the
+	// next point). Empty: the configured time throughout.
+	Drift []Drift
+}
+
+// Drift is a change of processing time: Factor × the configured time from
+// At on.
+type Drift struct {
+	At     time.Duration
+	Factor float64
+}
+
+// factorAt is the drift factor in force at t.
+func factorAt(drift []Drift, t time.Duration) float64 {
+	f := 1.0
+	for _, d := range drift {
+		if t >= d.At {
+			f = d.Factor
+		}
+	}
+	return f
 }
 
 // Defaults.
@@ -207,6 +235,9 @@ type stage struct {
 	delayed                    runQueue // abandoned, invisible until tick
 	delayedN                   int64
 	startTicks, drainTicks, vt int64
+	drift                      []Drift
+	// measured since the last sample: messages taken and their times.
+	measuredN, measuredTicks int64
 
 	hist                        waitHist
 	arrived, processed, started int64
@@ -333,6 +364,14 @@ func (o *Options) defaults(stages []Stage) error {
 	case o.TicksPerSecond < 0 || o.TicksPerSecond > 1000:
 		return fieldErr("ticks", fmt.Sprint(o.TicksPerSecond), "must be from 1 to 1000 ticks a second (0 chooses)")
 	}
+	for i, d := range o.Drift {
+		switch {
+		case d.Factor < 0.1 || d.Factor > 10 || math.IsNaN(d.Factor):
+			return fieldErr("drift", fmt.Sprintf("%g@%s", d.Factor, d.At), "a factor must be from 0.1 to 10 (× the configured processing time)")
+		case d.At < 0 || (i > 0 && d.At <= o.Drift[i-1].At):
+			return fieldErr("drift", fmt.Sprintf("%g@%s", d.Factor, d.At), "times must be 0 or later, in increasing order")
+		}
+	}
 	if err := o.Prices.Validate(); err != nil {
 		return err
 	}
@@ -341,7 +380,7 @@ func (o *Options) defaults(stages []Stage) error {
 		// divides a second evenly.
 		shortest := time.Duration(math.MaxInt64)
 		for _, s := range stages {
-			shortest = min(shortest, s.Workload.ProcessingTime)
+			shortest = min(shortest, time.Duration(float64(s.Workload.ProcessingTime)*o.minFactor()))
 		}
 		o.TicksPerSecond = 1000
 		for _, tps := range []int{10, 20, 50, 100, 200, 500} {
@@ -352,6 +391,23 @@ func (o *Options) defaults(stages []Stage) error {
 		}
 	}
 	return nil
+}
+
+// minFactor and maxFactor bound the drift factors, 1 included.
+func (o *Options) minFactor() float64 {
+	f := 1.0
+	for _, d := range o.Drift {
+		f = min(f, d.Factor)
+	}
+	return f
+}
+
+func (o *Options) maxFactor() float64 {
+	f := 1.0
+	for _, d := range o.Drift {
+		f = max(f, d.Factor)
+	}
+	return f
 }
 
 func policyLabel(stages []Stage) string {
@@ -371,11 +427,13 @@ func newStage(st Stage, opts Options, tps int64, i int) (*stage, error) {
 	}
 	meanTicks := st.Workload.ProcessingTime.Seconds() * float64(tps)
 	svc := newServiceTable(meanTicks, opts.Spread)
-	size := int64(1) << bits.Len64(uint64(svc.max)+2)
+	// The completion ring must hold the longest drifted time.
+	size := int64(1) << bits.Len64(uint64(math.Ceil(float64(svc.max)*opts.maxFactor()))+2)
 	s := &stage{
 		cfg: st, plan: plan, scaler: policies.NewScaler(plan, plan.Desired),
 		conc: int64(st.Workload.Concurrency), tps: tps, svc: svc, mask: size - 1,
 		rng:        newRNG(opts.Seed, uint64(i)+1),
+		drift:      opts.Drift,
 		startTicks: int64(opts.StartDelay) * tps / int64(time.Second),
 		drainTicks: max(1, int64(st.DrainTimeout)*tps/int64(time.Second)),
 		vt:         max(1, int64(st.VisibilityTimeout)*tps/int64(time.Second)),
@@ -473,8 +531,14 @@ func (s *stage) start(now int64) {
 		take := min(s.conc-t.busy, k)
 		t.busy += take
 		k -= take
+		factor := factorAt(s.drift, time.Duration(now)*time.Second/time.Duration(s.tps))
 		for range take {
 			d := s.svc.draw(s.rng)
+			if factor != 1 {
+				d = max(1, int64(math.Round(float64(d)*factor)))
+			}
+			s.measuredN++
+			s.measuredTicks += d
 			s.workTicks += d
 			t.wheel[(now+d)&s.mask]++
 		}
@@ -569,9 +633,13 @@ func (s *stage) minBilledTicks() int64 {
 }
 
 func (s *stage) sample() policies.Sample {
-	return policies.Sample{
-		Visible:  float64(s.visible),
-		InFlight: float64(s.inflight + s.delayedN),
-		Running:  float64(s.nRunning),
+	smp := policies.Sample{
+		Visible:           float64(s.visible),
+		InFlight:          float64(s.inflight + s.delayedN),
+		Running:           float64(s.nRunning),
+		Processed:         float64(s.measuredN),
+		ProcessingSeconds: float64(s.measuredTicks) / float64(s.tps),
 	}
+	s.measuredN, s.measuredTicks = 0, 0
+	return smp
 }

@@ -485,3 +485,53 @@ func TestSampleEveryMinuteStillScales(t *testing.T) {
 		}
 	}
 }
+
+// TestLatencyPolicyFollowsDrift: halfway into a steady load the work gets
+// twice as slow for an hour, then returns to the configured time. Target
+// tracking on backlog per task keeps its target from the configured 2 s,
+// so it asks for half the tasks the slower work needs; the latency policy
+// reads the workers' measured time and scales out as far as the work
+// needs, at about the same cost. With no drift the two agree.
+//
+// Neither holds the 30 s objective at p99 through the drift's first
+// minutes: target tracking needs three one-minute datapoints over target
+// and a task takes a minute to start, so the backlog of those minutes
+// waits whatever the metric.
+func TestLatencyPolicyFollowsDrift(t *testing.T) {
+	stage := func(kind policies.Kind) []Stage {
+		return []Stage{{Name: "work", CPU: 256, Memory: 512, DrainTimeout: 25 * time.Second, VisibilityTimeout: 30 * time.Second,
+			Workload: policies.Workload{Concurrency: 4, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second},
+			Scaling: policies.Settings{Policy: kind, Min: 8, Max: 100, Desired: 8, ScaleOutCooldown: time.Minute,
+				ScaleInCooldown: 2 * time.Minute, ScaleInAfter: 5 * time.Minute}}}
+	}
+	run := func(kind policies.Kind, drift []Drift) StageResult {
+		r, err := Run(stage(kind), Options{Scenario: Steady{PerSecond: 15, Duration: 2 * time.Hour}, Spread: 0.3, Seed: 1, Drift: drift})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Drained {
+			t.Fatalf("%s did not drain", kind)
+		}
+		return r.Stages[0]
+	}
+	drift := []Drift{{At: 20 * time.Minute, Factor: 2}, {At: 80 * time.Minute, Factor: 1}}
+	static, measured := run(policies.TargetTracking, drift), run(policies.Latency, drift)
+	t.Logf("drift: target tracking p95 %s p99 %s max backlog %d, %.0f task-min; latency p95 %s p99 %s max backlog %d, %.0f task-min",
+		static.WaitP95, static.WaitP99, static.MaxBacklog, static.TaskSeconds/60, measured.WaitP95, measured.WaitP99, measured.MaxBacklog, measured.TaskSeconds/60)
+	if measured.WaitP95 > static.WaitP95/4 || measured.WaitP95 > 30*time.Second {
+		t.Errorf("p95 wait under drift: latency %s, target tracking %s; want latency within the 30 s objective and a quarter of target tracking's", measured.WaitP95, static.WaitP95)
+	}
+	if measured.WaitP99 >= static.WaitP99 || measured.MaxBacklog >= static.MaxBacklog {
+		t.Errorf("latency p99 %s, max backlog %d; want under target tracking's %s, %d", measured.WaitP99, measured.MaxBacklog, static.WaitP99, static.MaxBacklog)
+	}
+	if ratio := measured.TaskSeconds / static.TaskSeconds; ratio > 1.1 {
+		t.Errorf("latency costs %.2f× target tracking's task time, want within 10%%", ratio)
+	}
+
+	// As configured, the measured time is the configured one: the two
+	// policies ask for the same capacity.
+	a, b := run(policies.TargetTracking, nil), run(policies.Latency, nil)
+	if ratio := b.TaskSeconds / a.TaskSeconds; ratio < 0.95 || ratio > 1.05 {
+		t.Errorf("without drift latency uses %.2f× target tracking's task time, want the same within 5%%", ratio)
+	}
+}
