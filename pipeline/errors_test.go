@@ -93,6 +93,8 @@ var badConfigs = []badConfig{
 
 	// linecook:scaling.*
 	{"policy unknown", one("linecook:scaling", `{"policy":"stpe"}`), "linecook:scaling.policy", "stpe", []string{"fixed, step, target-tracking"}},
+	{"scaleOutOn unknown", one("linecook:scaling", `{"policy":"step","scaleOutOn":"depth"}`), "linecook:scaling.scaleOutOn", "depth", []string{"messages, age"}},
+	{"scaleOutOn age without step", stage(`"scaling":{"scaleOutOn":"age"}`), "linecook:stages[0].scaling.scaleOutOn", "age", []string{"step scaling only"}},
 	{"policy wrong type", one("linecook:scaling", `{"policy":1}`), "linecook:scaling.policy", "1", []string{"expected a string"}},
 	{"min negative", one("linecook:scaling", `{"min":-1}`), "linecook:scaling.min", "-1", []string{"0 or more"}},
 	{"min over max", one("linecook:scaling", `{"min":5,"max":2}`), "linecook:scaling.min", "5", []string{"max (2)"}},

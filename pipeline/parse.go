@@ -65,6 +65,7 @@ type rawScaling struct {
 	ScaleInCooldown  *Duration `json:"scaleInCooldown"`
 	TargetValue      *Float    `json:"targetValue"`
 	ScaleInAfter     *Duration `json:"scaleInAfter"`
+	ScaleOutOn       *string   `json:"scaleOutOn"`
 }
 
 type rawStage struct {
@@ -335,6 +336,9 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 		if r.TargetValue != nil {
 			s.TargetValue = float64(*r.TargetValue)
 		}
+		if r.ScaleOutOn != nil {
+			s.ScaleOutOn = *r.ScaleOutOn
+		}
 	}
 	switch {
 	case desired != nil:
@@ -376,6 +380,8 @@ func (r rawScaling) sets(field string) bool {
 		return r.TargetValue != nil
 	case "scaleInAfter":
 		return r.ScaleInAfter != nil
+	case "scaleOutOn":
+		return r.ScaleOutOn != nil
 	}
 	return false
 }

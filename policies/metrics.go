@@ -39,6 +39,11 @@ const (
 	// reads it, so a stage scales in when tasks are idle, not only once the
 	// queue is empty.
 	LoadPerTask Metric = "load-per-task"
+	// OldestMessageAge is SQS ApproximateAgeOfOldestMessage, seconds: how
+	// long the oldest message has waited. Step scaling can scale out on it
+	// (Settings.ScaleOutOn). Only CloudWatch reports it: SQS's API has no
+	// such attribute, so `linecook local` cannot evaluate it.
+	OldestMessageAge Metric = "oldest-message-age"
 	// WakeUp is 1 when messages are visible and the service wants no
 	// tasks, else 0: the signal that moves a scaled-to-zero stage to one.
 	WakeUp Metric = "wake-up"
@@ -63,6 +68,8 @@ type Sample struct {
 	// the last sample, and ProcessingSeconds the sum of those times: the
 	// EMF ProcessingTime samples whose Average CloudWatch computes.
 	Processed, ProcessingSeconds float64
+	// OldestAge is ApproximateAgeOfOldestMessage, seconds.
+	OldestAge float64
 }
 
 // ProcessingTime is the workers' mean processing time in s, or fallback
@@ -83,6 +90,8 @@ func (m Metric) Value(s Sample, w Workload) float64 {
 		return s.Visible * s.ProcessingTime(w.ProcessingTime) / (max(s.Running, s.Desired, 1) * float64(max(w.Concurrency, 1)))
 	case MessagesVisible:
 		return s.Visible
+	case OldestMessageAge:
+		return s.OldestAge
 	case QueueBacklog:
 		return s.Visible + s.InFlight
 	case BacklogPerTask:
@@ -145,6 +154,7 @@ const (
 	insightsNamespace  = "ECS/ContainerInsights"
 	visibleMetric      = "ApproximateNumberOfMessagesVisible"
 	notVisibleMetric   = "ApproximateNumberOfMessagesNotVisible"
+	oldestAgeMetric    = "ApproximateAgeOfOldestMessage"
 	runningTasksMetric = "RunningTaskCount"
 	desiredTasksMetric = "DesiredTaskCount"
 	// The workers' own metric (workers/consumer's EMF): milliseconds per
@@ -180,6 +190,10 @@ func (m Metric) Queries(t Target) []Query {
 	case MessagesVisible:
 		visible.ReturnData = true
 		return []Query{visible}
+	case OldestMessageAge:
+		return []Query{{ID: "age", Label: "age of the oldest message (s)", ReturnData: true, Stat: &MetricStat{
+			Namespace: sqsNamespace, MetricName: oldestAgeMetric, Dimensions: queue, Stat: Maximum,
+		}}}
 	case QueueBacklog:
 		return []Query{visible, inflight,
 			{ID: "backlog", Label: "queue backlog (visible + in flight)",

@@ -171,7 +171,11 @@ func Build(s Settings, w Workload) (Plan, error) {
 		}
 		p.StepPolicies = append(p.StepPolicies, scaleIn(s, w))
 	case Step:
-		p.StepPolicies = append(p.StepPolicies, scaleOut(s, target), scaleIn(s, w))
+		out := scaleOut(s, target)
+		if s.ScaleOutOn == ScaleOutOnAge {
+			out = scaleOutOnAge(s, w)
+		}
+		p.StepPolicies = append(p.StepPolicies, out, scaleIn(s, w))
 	}
 	if p.Min == 0 {
 		p.StepPolicies = append(p.StepPolicies, wakeUp(s))
@@ -204,6 +208,15 @@ func scaleOut(s Settings, target float64) StepPolicy {
 		Steps:          steps,
 		Cooldown:       s.ScaleOutCooldown,
 	}
+}
+
+// scaleOutOnAge alarms when the oldest message has waited half the latency
+// objective, so tasks are on their way before it is breached, and adds
+// tasks in doubling steps as the age reaches 2, 4, … times that.
+func scaleOutOnAge(s Settings, w Workload) StepPolicy {
+	p := scaleOut(s, math.Max(1, math.Ceil(w.Latency.Seconds()/2)))
+	p.Alarm.Metric = OldestMessageAge
+	return p
 }
 
 // scaleIn removes tasks once they have been at most half busy for
@@ -345,6 +358,9 @@ func (p Plan) String() string {
 	case Latency:
 		return fmt.Sprintf("latency, %d–%d tasks, expected wait target %gs on measured processing time", p.Min, p.Max, p.TargetTracking.TargetValue)
 	default:
+		if a := p.StepPolicies[0].Alarm; a.Metric == OldestMessageAge {
+			return fmt.Sprintf("step scaling, %d–%d tasks, scale out when the oldest message is %gs old", p.Min, p.Max, a.Threshold)
+		}
 		return fmt.Sprintf("step scaling, %d–%d tasks, scale out at %g visible", p.Min, p.Max, p.StepPolicies[0].Alarm.Threshold)
 	}
 }

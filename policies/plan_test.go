@@ -234,3 +234,39 @@ func TestLatencyPlanTracksExpectedWait(t *testing.T) {
 		t.Errorf("target tracking's metric math takes named metrics only: %d queries, %q", len(qs), expr)
 	}
 }
+
+func TestStepCanScaleOutOnTheOldestMessagesAge(t *testing.T) {
+	w := Workload{Concurrency: 10, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second}
+	p, err := Build(Settings{Policy: Step, Min: 1, Max: 20, ScaleOutOn: ScaleOutOnAge, ScaleInAfter: 5 * time.Minute}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := p.StepPolicies[0]
+	if out.Name != "scale-out" || out.Alarm.Metric != OldestMessageAge || out.Alarm.Threshold != 15 || out.Alarm.Statistic != Maximum {
+		t.Fatalf("scale-out = %+v, want an alarm on the oldest message at half the 30 s objective", out.Alarm)
+	}
+	// 15 s old: +1; 30 s: +2; 60 s: +4 …
+	for _, tc := range []struct {
+		age  float64
+		want int
+	}{{15, 2}, {29, 2}, {30, 3}, {60, 5}} {
+		if got, ok := out.Adjust(1, tc.age, 1, 20); !ok || got != tc.want {
+			t.Errorf("age %gs from 1 task = %d (%v), want %d", tc.age, got, ok, tc.want)
+		}
+	}
+	qs := OldestMessageAge.Queries(Target{QueueName: "grill"})
+	if len(qs) != 1 || qs[0].Stat.MetricName != "ApproximateAgeOfOldestMessage" || qs[0].Stat.Namespace != "AWS/SQS" || qs[0].Stat.Dimensions["QueueName"] != "grill" {
+		t.Errorf("queries = %+v, want SQS's ApproximateAgeOfOldestMessage for the queue", qs)
+	}
+	if got := OldestMessageAge.Value(Sample{OldestAge: 42}, w); got != 42 {
+		t.Errorf("value = %g, want 42", got)
+	}
+	for _, bad := range []Settings{
+		{Policy: TargetTracking, Min: 1, Max: 2, ScaleInAfter: time.Minute, ScaleOutOn: ScaleOutOnAge},
+		{Policy: Step, Min: 1, Max: 2, ScaleInAfter: time.Minute, ScaleOutOn: "depth"},
+	} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "scaleOutOn") {
+			t.Errorf("%+v: error %v, want one naming scaleOutOn", bad, err)
+		}
+	}
+}

@@ -81,7 +81,18 @@ type Settings struct {
 	// some are removed (step and target tracking); it becomes the scale-in
 	// alarm's datapoints.
 	ScaleInAfter time.Duration
+	// ScaleOutOn is what step scaling's scale-out alarm reads: the
+	// backlog (ScaleOutOnMessages, the default when empty) or the age of
+	// the oldest message (ScaleOutOnAge), for work whose size varies so
+	// much that a count says little but a wait says it all.
+	ScaleOutOn string
 }
+
+// What step scaling can scale out on (Settings.ScaleOutOn).
+const (
+	ScaleOutOnMessages = "messages"
+	ScaleOutOnAge      = "age"
+)
 
 // Workload is what a stage tells its policy about the work it does.
 type Workload struct {
@@ -114,6 +125,10 @@ func (s Settings) Validate() error {
 		return &FieldError{Field: "scaleOutCooldown", Value: s.ScaleOutCooldown.String(), Err: fmt.Errorf("must not be negative")}
 	case s.ScaleInCooldown < 0:
 		return &FieldError{Field: "scaleInCooldown", Value: s.ScaleInCooldown.String(), Err: fmt.Errorf("must not be negative")}
+	case s.ScaleOutOn != "" && s.ScaleOutOn != ScaleOutOnMessages && s.ScaleOutOn != ScaleOutOnAge:
+		return &FieldError{Field: "scaleOutOn", Value: s.ScaleOutOn, Err: fmt.Errorf("not a scale-out signal (valid: %s, %s)", ScaleOutOnMessages, ScaleOutOnAge)}
+	case s.ScaleOutOn == ScaleOutOnAge && s.Policy != Step:
+		return &FieldError{Field: "scaleOutOn", Value: s.ScaleOutOn, Err: fmt.Errorf("applies to step scaling only (policy is %s)", s.Policy)}
 	case s.TargetValue < 0:
 		return &FieldError{Field: "targetValue", Value: fmt.Sprint(s.TargetValue), Err: fmt.Errorf("must be more than 0 (or unset to derive it)")}
 	case s.Policy != Fixed && (s.ScaleInAfter < Period || s.ScaleInAfter > MaxScaleInAfter || s.ScaleInAfter%Period != 0):

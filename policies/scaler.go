@@ -89,6 +89,7 @@ const (
 	// per-message ProcessingTime values.
 	fieldProcessed
 	fieldProcessingSeconds
+	fieldOldestAge
 	numFields
 )
 
@@ -97,6 +98,7 @@ var fieldOf = map[string]int{
 	notVisibleMetric:   fieldInFlight,
 	runningTasksMetric: fieldRunning,
 	desiredTasksMetric: fieldDesired,
+	oldestAgeMetric:    fieldOldestAge,
 }
 
 type periodAcc struct {
@@ -181,6 +183,7 @@ func (e *metricEval) close(a *periodAcc) {
 	s.Desired = a.stat(fieldDesired, e.stats[fieldDesired])
 	s.Processed = a.stat(fieldProcessed, Sum)
 	s.ProcessingSeconds = a.stat(fieldProcessingSeconds, Sum)
+	s.OldestAge = a.stat(fieldOldestAge, e.stats[fieldOldestAge])
 	e.value = e.metric.Value(s, e.work)
 }
 
@@ -343,6 +346,7 @@ func (s *Scaler) Observe(now time.Duration, m Sample) int {
 	s.acc.add(fieldDesired, float64(s.desired))
 	s.acc.add(fieldProcessed, m.Processed)
 	s.acc.add(fieldProcessingSeconds, m.ProcessingSeconds)
+	s.acc.add(fieldOldestAge, m.OldestAge)
 	return s.desired
 }
 

@@ -24,7 +24,9 @@ import (
 
 // simulateFlags are `linecook simulate`'s flags.
 type simulateFlags struct {
-	drift                     string
+	drift, scaleOutOn         string
+	metricDelay, idleBefore   time.Duration
+	reactivation              time.Duration
 	stack, dir, stage, policy string
 	tasks                     int
 	compare                   bool
@@ -127,6 +129,10 @@ Scenarios (--scenario):
 	fl.StringVar(&f.arrivalsFile, "arrivals-file", "", "csv: the arrivals `FILE` (offset,rate lines)")
 	fl.StringVar(&f.arrivals, "arrivals", "poisson", "arrival process: poisson (independent users) or even (a paced producer)")
 
+	fl.StringVar(&f.scaleOutOn, "scale-out-on", "", "step scaling's scale-out signal for every stage: messages (the backlog) or age (the oldest message's)")
+	fl.DurationVar(&f.metricDelay, "metric-delay", 0, "how late SQS's datapoints reach the scaler (e.g. 1m; default: at once)")
+	fl.DurationVar(&f.idleBefore, "idle-before", 0, "how long the queues had had no API call before the run; 6h or more makes them inactive")
+	fl.DurationVar(&f.reactivation, "reactivation", simulate.DefaultReactivation, "an inactive queue's metrics come back this long after its next call")
 	fl.StringVar(&f.drift, "drift", "", "processing time changes mid-run: `FACTOR@TIME,...` (2@20m,1@40m: twice as slow from 20m, back at 40m)")
 	fl.Float64Var(&f.spread, "spread", 0.3, "processing time's coefficient of variation (0 = fixed; lognormal)")
 	fl.DurationVar(&f.startDelay, "start-delay", simulate.DefaultStartDelay, "Fargate task start time, desired going up to taking messages")
@@ -351,6 +357,14 @@ func (f *simulateFlags) buildStages(fl *pflag.FlagSet) ([]simulate.Stage, error)
 			}
 		}
 	}
+	if fl.Changed("scale-out-on") {
+		if f.scaleOutOn != policies.ScaleOutOnMessages && f.scaleOutOn != policies.ScaleOutOnAge {
+			return nil, flagError("scale-out-on", f.scaleOutOn, "not a scale-out signal (valid: messages, age)")
+		}
+		for i := range stages {
+			stages[i].Scaling.ScaleOutOn = f.scaleOutOn
+		}
+	}
 	return stages, nil
 }
 
@@ -404,6 +418,7 @@ func (f *simulateFlags) options() (simulate.Options, error) {
 		return o, err
 	}
 	o.Drift = drift
+	o.MetricDelay, o.IdleBefore, o.Reactivation = f.metricDelay, f.idleBefore, f.reactivation
 	return o, nil
 }
 

@@ -128,6 +128,9 @@ type ScalingArgs struct {
 	// Overrides the backlog-per-task target derived from concurrency,
 	// processing time and latency.
 	TargetValue float64 `pulumi:"targetValue,optional"`
+	// What step scaling scales out on: messages (the backlog; default) or
+	// age (the age of the oldest message, from half the latency objective).
+	ScaleOutOn string `pulumi:"scaleOutOn,optional"`
 }
 
 // ArgsOf is the stage's own settings from a stage of linecook's stack
@@ -157,6 +160,7 @@ func ArgsOf(st pipeline.Stage) Args {
 			ScaleInCooldownSeconds:  seconds(s.ScaleInCooldown),
 			ScaleInAfterSeconds:     seconds(s.ScaleInAfter),
 			TargetValue:             s.TargetValue,
+			ScaleOutOn:              s.ScaleOutOn,
 		},
 	}
 	if st.Image != "" {
@@ -291,6 +295,7 @@ func (s *ScalingArgs) settings() (policies.Settings, error) {
 		ScaleInCooldown:  or(time.Duration(s.ScaleInCooldownSeconds)*time.Second, pipeline.DefaultScaleInCooldown),
 		ScaleInAfter:     or(time.Duration(s.ScaleInAfterSeconds)*time.Second, pipeline.DefaultScaleInAfter),
 		TargetValue:      s.TargetValue,
+		ScaleOutOn:       s.ScaleOutOn,
 	}
 	if _, err := policies.ParseKind(string(out.Policy)); err != nil {
 		return out, &ArgError{"scaling.policy", s.Policy, err.Error()}

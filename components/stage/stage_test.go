@@ -97,6 +97,7 @@ func TestScalingResourcesPerPolicy(t *testing.T) {
 		{"target tracking from zero", `{"policy":"target-tracking","min":0,"max":8}`, 1, 2, []string{"grill-backlog-per-task", "grill-scale-in", "grill-wake-up"}, 0, true},
 		{"step", `{"policy":"step","min":2,"max":20}`, 1, 2, []string{"grill-scale-in", "grill-scale-out"}, 2, true},
 		{"step from zero", `{"policy":"step","min":0,"max":20}`, 1, 3, []string{"grill-scale-in", "grill-scale-out", "grill-wake-up"}, 0, true},
+		{"step on the oldest message's age", `{"policy":"step","min":1,"max":20,"scaleOutOn":"age"}`, 1, 2, []string{"grill-scale-in", "grill-scale-out"}, 1, true},
 		// Latency tracks the expected wait on the workers' measured time.
 		{"latency", `{"policy":"latency","min":1,"max":8}`, 1, 1, []string{"grill-expected-wait", "grill-scale-in"}, 1, true},
 	} {

@@ -159,6 +159,12 @@ func (o *Options) defaults() error {
 	if len(o.TaskCommand) == 0 {
 		return errors.New("local: no task command to start the API and workers with")
 	}
+	for _, st := range o.Config.Stages {
+		if o.Autoscale && st.Scaling.ScaleOutOn == policies.ScaleOutOnAge {
+			// SQS's API has no such attribute: only CloudWatch reports it.
+			return fmt.Errorf("local: stage %s scales out on the oldest message's age (scaling.scaleOutOn age), which only CloudWatch reports, not SQS's API: run it in linecook simulate, or use scaleOutOn messages locally", st.Name)
+		}
+	}
 	if o.TimeScale == 0 {
 		o.TimeScale = 1
 	}

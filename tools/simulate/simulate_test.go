@@ -253,7 +253,7 @@ func TestDrainTimeoutAbandonsToVisibilityTimeout(t *testing.T) {
 	if s.abandoned != 1 || s.delayedN != 1 || s.nStop != 0 {
 		t.Fatalf("abandoned %d, invisible %d, stopping %d; want 1, 1, 0 after the 5 s drain timeout", s.abandoned, s.delayedN, s.nStop)
 	}
-	if got := s.sample().InFlight; got != 2 {
+	if got := s.sample(0).InFlight; got != 2 {
 		t.Errorf("in flight as SQS reports it = %g, want 2 (the abandoned one is still invisible)", got)
 	}
 	s.reconcile(2, 200) // a fresh task, running from tick 210
@@ -533,5 +533,42 @@ func TestLatencyPolicyFollowsDrift(t *testing.T) {
 	a, b := run(policies.TargetTracking, nil), run(policies.Latency, nil)
 	if ratio := b.TaskSeconds / a.TaskSeconds; ratio < 0.95 || ratio > 1.05 {
 		t.Errorf("without drift latency uses %.2f× target tracking's task time, want the same within 5%%", ratio)
+	}
+}
+
+// TestColdStart: a stage at zero tasks gets its first message. The wake-up
+// alarm needs the minute's datapoint, then the task a minute to start;
+// SQS's datapoints arriving a minute late add that minute; a queue nobody
+// called for six hours publishes nothing until 15 minutes after the call
+// that wakes it, and the wake-up waits for that.
+func TestColdStart(t *testing.T) {
+	st := []Stage{{Name: "work", CPU: 256, Memory: 512, DrainTimeout: 25 * time.Second, VisibilityTimeout: 30 * time.Second,
+		Workload: policies.Workload{Concurrency: 4, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second},
+		Scaling: policies.Settings{Policy: policies.TargetTracking, Min: 0, Max: 10, ScaleOutCooldown: time.Minute,
+			ScaleInCooldown: 2 * time.Minute, ScaleInAfter: 5 * time.Minute}}}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want time.Duration
+	}{
+		{"metrics at once", Options{}, 2 * time.Minute},
+		{"a minute late", Options{MetricDelay: time.Minute}, 3 * time.Minute},
+		{"inactive queue", Options{MetricDelay: time.Minute, IdleBefore: 6 * time.Hour}, 18 * time.Minute},
+		{"idle, not yet inactive", Options{MetricDelay: time.Minute, IdleBefore: 5 * time.Hour}, 3 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			// The first message arrives 5 minutes in, at a period's start.
+			o.Scenario, o.Seed, o.Spread = FlashSale{BaseRate: 0, PeakRate: 2, At: 5 * time.Minute, Burst: 10 * time.Minute, Duration: 30 * time.Minute}, 1, 0.3
+			r, err := Run(st, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := r.Stages[0]
+			// The first Poisson arrival lands within the period's first second.
+			if !s.ColdStarted || s.ColdStart > tc.want || s.ColdStart < tc.want-time.Second {
+				t.Errorf("cold start = %s (%v), want %s less the first arrival's offset (under 1 s)", s.ColdStart, s.ColdStarted, tc.want)
+			}
+		})
 	}
 }
