@@ -183,3 +183,66 @@ func TestAutoscalingUpAndDown(t *testing.T) {
 		})
 	}
 }
+
+// TestColdStartFromZeroTasks: payment scales from zero. One order arrives;
+// the wake-up policy starts the first worker, which takes a minute to
+// start (TaskStartDelay), and the order completes. The time from the
+// order to a running worker is the stage's cold start, in cloud time (the
+// runner's clock runs 60× faster); linecook local reads the queue
+// directly, so it has none of CloudWatch's publication delay, which
+// linecook simulate --metric-delay models.
+func TestColdStartFromZeroTasks(t *testing.T) {
+	const scale = 60
+	cfg := config(t, map[string]string{
+		"linecook:stages": `[
+			{"name":"payment","worker":"payment","scaling":{"policy":"target-tracking","min":0,"max":2}},
+			{"name":"assemble","worker":"assemble","scaling":{"policy":"fixed","desired":1}}]`,
+	})
+	if d := cfg.Stages[0].Plan().Desired; d != 0 {
+		t.Fatalf("payment plans %d tasks to start with, want 0", d)
+	}
+	r := start(t, local.Options{Config: cfg, TimeScale: scale, Autoscale: true, TaskStartDelay: time.Minute})
+	payment := func() (tasks int) {
+		if s, _ := r.Snapshot(); len(s.Stages) > 0 {
+			return s.Stages[0].Tasks
+		}
+		return 0
+	}
+	if n := payment(); n != 0 {
+		t.Fatalf("payment starts with %d workers, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sent := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		sum, err := r.PlaceOrders(ctx, 1, 1, time.Minute, nil)
+		if err == nil && !sum.OK() {
+			err = fmt.Errorf("%s", sum.Line())
+		}
+		done <- err
+	}()
+	var running time.Duration
+	for running == 0 {
+		if payment() > 0 {
+			running = time.Since(sent)
+			break
+		}
+		if time.Since(sent) > time.Minute {
+			t.Fatal("no payment worker a simulated hour after the first order")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the order: %v", err)
+	}
+	cloud := running * scale
+	t.Logf("cold start: first order at zero tasks → a running payment worker in %s (%s at ×%d)", cloud.Round(time.Second), running.Round(time.Millisecond), scale)
+	// The rest of the period the order lands in (up to a minute) for the
+	// wake-up datapoint, the runner's sampling (a quarter period), the
+	// minute's start, and the worker process starting (tenths of a second,
+	// tens of seconds at ×60).
+	if cloud < time.Minute || cloud > 4*time.Minute {
+		t.Errorf("cold start = %s, want 1 to 4 minutes", cloud)
+	}
+}
