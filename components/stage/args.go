@@ -61,6 +61,10 @@ type Args struct {
 	// The ARN of that table; set with orderTableName.
 	OrderTableArn pulumi.StringInput `pulumi:"orderTableArn,optional"`
 
+	// The SNS topic of order events the workers publish to (started,
+	// finished, completed, failed). Unset: the workers publish none.
+	EventsTopicArn pulumi.StringInput `pulumi:"eventsTopicArn,optional"`
+
 	// The VPC of the tasks' security group.
 	VpcId pulumi.StringInput `pulumi:"vpcId"`
 	// The subnets the tasks run in: private ones (tasks get no public IP).

@@ -169,8 +169,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 // env renders the task environment once the queue URLs are known.
 func (a *Args) env(st pipeline.Stage) pulumi.StringMapOutput {
-	return pulumi.All(a.QueueUrl, optional(a.NextQueueUrl), a.DlqUrl, optional(a.OrderTableName)).ApplyT(func(v []any) map[string]string {
-		return st.TaskEnv(pipeline.Queues{URL: v[0].(string), NextURL: v[1].(string), DLQURL: v[2].(string), OrderTable: v[3].(string)})
+	return pulumi.All(a.QueueUrl, optional(a.NextQueueUrl), a.DlqUrl, optional(a.OrderTableName), optional(a.EventsTopicArn)).ApplyT(func(v []any) map[string]string {
+		return st.TaskEnv(pipeline.Queues{URL: v[0].(string), NextURL: v[1].(string), DLQURL: v[2].(string), OrderTable: v[3].(string), EventsTopic: v[4].(string)})
 	}).(pulumi.StringMapOutput)
 }
 
@@ -178,14 +178,17 @@ func (a *Args) env(st pipeline.Stage) pulumi.StringMapOutput {
 // queue, send to the next queue and to its own DLQ (permanent failures go
 // there at once), and read and update orders.
 func (a *Args) taskPolicy() pulumi.StringOutput {
-	return pulumi.All(a.QueueArn, a.DlqArn, optional(a.NextQueueArn), optional(a.OrderTableArn)).ApplyT(func(v []any) string {
-		queue, dlq, next, table := v[0].(string), v[1].(string), v[2].(string), v[3].(string)
+	return pulumi.All(a.QueueArn, a.DlqArn, optional(a.NextQueueArn), optional(a.OrderTableArn), optional(a.EventsTopicArn)).ApplyT(func(v []any) string {
+		queue, dlq, next, table, topic := v[0].(string), v[1].(string), v[2].(string), v[3].(string), v[4].(string)
 		st := []iampolicy.Statement{
 			iampolicy.Allow("ConsumeOwnQueue", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, queue),
 			iampolicy.Allow("ForwardAndDeadLetter", []string{"sqs:SendMessage"}, next, dlq),
 		}
 		if table != "" {
 			st = append(st, iampolicy.Allow("TrackOrders", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table))
+		}
+		if topic != "" {
+			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, topic))
 		}
 		return iampolicy.New(st...).JSON()
 	}).(pulumi.StringOutput)

@@ -59,8 +59,8 @@ func QueuePolicy(topicARN, queueARN string) map[string]any {
 			"Sid":       "OrderEventsFromLinecook",
 			"Effect":    "Allow",
 			"Principal": map[string]string{"Service": "sns.amazonaws.com"},
-			"Action":    "sqs:SendMessage",
-			"Resource":  queueARN,
+			"Action":    []string{"sqs:SendMessage"},
+			"Resource":  []string{queueARN},
 			"Condition": map[string]any{"ArnEquals": map[string]string{"aws:SourceArn": topicARN}},
 		}},
 	}
