@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,42 @@ func TestOrdersCompleteAndTheSummaryMatchesTheTable(t *testing.T) {
 	if want := fmt.Sprintf("orders: %d sent, %d completed, 0 lost, 0 dead-lettered; end-to-end p50 ", n, n); len(sum.Line()) < len(want) || sum.Line()[:len(want)] != want {
 		t.Errorf("summary line %q, want it to start %q", sum.Line(), want)
 	}
+
+	// The order events, as a subscribed queue received them (fauxqs's SNS):
+	// every order's whole life, in the pipeline's order by time. Events
+	// are at least once: a repeat of the same event is allowed.
+	want := []string{"placed"}
+	for _, st := range handlers.Names {
+		want = append(want, "started "+st, "finished "+st)
+	}
+	want = append(want, "completed")
+	deadline := time.Now().Add(5 * time.Second)
+	for _, o := range all {
+		var got []string
+		for {
+			got = got[:0]
+			for _, e := range r.OrderEvents(o.ID) {
+				if e.TraceID != o.TraceID {
+					t.Errorf("order %s: event %+v has trace %q, want %q", o.ID, e, e.TraceID, o.TraceID)
+				}
+				k := strings.TrimSpace(e.Type + " " + e.Stage)
+				if len(got) == 0 || got[len(got)-1] != k {
+					got = append(got, k)
+				}
+			}
+			if slices.Equal(got, want) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("order %s events %v, want %v", o.ID, got, want)
+		}
+	}
+	if c := sum.Events; c["placed"] < n || c["completed"] < n || c["started"] < 4*n || c["finished"] < 4*n || c["failed"] != 0 {
+		t.Errorf("event counts %v, want at least %d placed and completed, %d started and finished, none failed", c, n, 4*n)
+	}
+	t.Logf("order events received: %v", sum.Events)
 }
 
 // TestAutoscalingUpAndDown: a step-scaled stage under a burst starts

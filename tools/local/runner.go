@@ -71,6 +71,7 @@ type Runner struct {
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup
 	orders   *tableTracker
+	events   *eventWatch
 	mu       sync.Mutex
 	desired  []int
 	pending  [][]*time.Timer // starts waiting out the task start delay
@@ -114,6 +115,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	}
 	r.sqs = emu.SQSClient(cfg)
 	if r.queues, err = createQueues(ctx, r.sqs, o.Stack, o.Config.Stages); err != nil {
+		return nil, err
+	}
+	if err := r.watchEvents(ctx, runCtx, cfg); err != nil {
 		return nil, err
 	}
 	r.table = o.Stack + "-orders"
@@ -253,6 +257,7 @@ func (r *Runner) startAPI(ctx context.Context) error {
 	a := r.opts.Config.API
 	a.Port = port
 	env := a.APIEnv(r.queues[0].URL, r.table)
+	env[pipeline.EnvEventsTopicARN] = r.EventsTopic()
 	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)
 	if _, err := r.sup.Start("api", "", pipeline.APICommand(), env); err != nil {
 		return err
@@ -265,7 +270,7 @@ func (r *Runner) startAPI(ctx context.Context) error {
 // divided by the time scale.
 func (r *Runner) taskEnv(i int) map[string]string {
 	st := r.opts.Config.Stages[i]
-	q := pipeline.Queues{URL: r.queues[i].URL, DLQURL: r.queues[i].DLQURL, OrderTable: r.table}
+	q := pipeline.Queues{URL: r.queues[i].URL, DLQURL: r.queues[i].DLQURL, OrderTable: r.table, EventsTopic: r.EventsTopic()}
 	if i+1 < len(r.queues) {
 		q.NextURL = r.queues[i+1].URL
 	}
