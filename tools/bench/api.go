@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/linecook/linecook/burger/events"
+
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -272,6 +275,18 @@ func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profil
 		return "", 0, nil, err
 	}
 	apiEnv := pipeline.API{Port: port}.APIEnv(queueURL, table)
+	// Order events on, as the stack deploys the API: each accepted order
+	// is published to a topic on the emulator.
+	awsCfg, err := e.emu.AWSConfig(ctx)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	topics := sns.NewFromConfig(awsCfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(e.emu.SQS) })
+	topic, err := emulators.CreateTopic(ctx, topics, e.name("order-events"))
+	if err != nil {
+		return "", 0, nil, err
+	}
+	apiEnv[pipeline.EnvEventsTopicARN] = topic
 	apiEnv["LINECOOK_PAYMENT_DELAY"] = o.PaymentDelay.String()
 	apiEnv["LINECOOK_WORK_SCALE"] = "1"
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -316,11 +331,14 @@ func serveAPI(ctx context.Context, emu *emulators.Emulators, apiEnv map[string]s
 		return nil, err
 	}
 	store := dynamo.New(emu.DynamoDBClient(awsCfg), dynamo.Config{Table: cfg.OrderTable, Timeout: cfg.AWSTimeout})
-	srv, err := api.New(cfg, store, emu.SQSClient(awsCfg), slog.New(slog.NewJSONHandler(logFile, nil)))
+	log := slog.New(slog.NewJSONHandler(logFile, nil))
+	srv, err := api.New(cfg, store, emu.SQSClient(awsCfg), log)
 	if err != nil {
 		logFile.Close()
 		return nil, err
 	}
+	pub := events.NewAsync(sns.NewFromConfig(awsCfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(emu.SQS) }), apiEnv[pipeline.EnvEventsTopicARN], log)
+	srv.PublishEvents(pub)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		logFile.Close()
@@ -332,6 +350,9 @@ func serveAPI(ctx context.Context, emu *emulators.Emulators, apiEnv map[string]s
 	return func() {
 		cancel()
 		<-done
+		closeCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		pub.Close(closeCtx)
+		stop()
 		logFile.Close()
 	}, nil
 }
