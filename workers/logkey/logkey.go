@@ -126,4 +126,17 @@ const (
 	Addr = "addr"
 	// APIKey is whether order requests need the API key (never the key).
 	APIKey = "api_key"
+	// JWTIssuer is the issuer whose bearer tokens the API accepts ("" when
+	// it accepts none).
+	JWTIssuer = "jwt_issuer"
+	// PlacedBy is who placed an order: the bearer token's subject, or
+	// "api-key".
+	PlacedBy = "placed_by"
+	// JWKSURL is where the token issuer publishes its keys.
+	JWKSURL = "jwks_url"
+	// KeyIDs are the ids of the issuer's keys the API verifies with.
+	KeyIDs = "key_ids"
+	// SkippedKeys counts the issuer's keys the API cannot verify with
+	// (not RS256 or ES256, or not for signing).
+	SkippedKeys = "skipped_keys"
 )
