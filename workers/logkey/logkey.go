@@ -129,9 +129,10 @@ const (
 	// JWTIssuer is the issuer whose bearer tokens the API accepts ("" when
 	// it accepts none).
 	JWTIssuer = "jwt_issuer"
-	// PlacedBy is who placed an order: the bearer token's subject, or
-	// "api-key".
-	PlacedBy = "placed_by"
+	// Principal is who made the request, as the API authenticated it:
+	// its bearer token's subject, or "api-key" (orders.PlacedByAPIKey).
+	// On a POST /orders line, who placed the order.
+	Principal = "principal"
 	// JWKSURL is where the token issuer publishes its keys.
 	JWKSURL = "jwks_url"
 	// KeyIDs are the ids of the issuer's keys the API verifies with.
