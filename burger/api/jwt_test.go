@@ -143,7 +143,7 @@ func TestOrderRecordsTheTokensSubject(t *testing.T) {
 // the API has fetched the keys again, which that very token triggers.
 func TestRotatedKeyIsAcceptedAfterRefresh(t *testing.T) {
 	iss := oidctest.New(t)
-	f := start(t, func(d *deps) { withIssuer(iss)(d); d.cfg.JWTMinRefreshInterval = 300 * time.Millisecond })
+	f := start(t, func(d *deps) { withIssuer(iss)(d); d.cfg.JWTMinRefreshInterval = 2 * time.Second })
 	if r := f.post(t, burgerAndFries, bearer(iss.Token(t, "before"))); r.status != http.StatusAccepted {
 		t.Fatalf("POST = %d %s", r.status, r.raw)
 	}
@@ -159,7 +159,7 @@ func TestRotatedKeyIsAcceptedAfterRefresh(t *testing.T) {
 	if r := f.post(t, burgerAndFries, bearer(rotated)); r.status != http.StatusUnauthorized || iss.Fetches() != fetches {
 		t.Errorf("POST within the refresh interval = %d, %d more fetches; want 401 and no fetch", r.status, iss.Fetches()-fetches)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
 	r := f.post(t, burgerAndFries, bearer(rotated))
 	if r.status != http.StatusAccepted {
 		t.Fatalf("POST with the rotated key after it was published = %d %s, want 202", r.status, r.raw)
