@@ -377,7 +377,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz checks that the table and the queue answer, for operators and
 // deploy checks. It needs dynamodb:GetItem on the table and
-// sqs:GetQueueAttributes on the queue.
+// sqs:GetQueueAttributes on the queue. With a token issuer configured, the
+// API is not ready until it has the issuer's keys: it could check no
+// token.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.jwt != nil && !s.jwt.Ready() {
 		s.unavailable(w, r, "the token issuer's keys", oidc.ErrKeysUnavailable)

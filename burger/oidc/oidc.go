@@ -162,7 +162,7 @@ func New(cfg Config, log *slog.Logger) (*Verifier, error) {
 		cfg.Leeway = 0
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout}
+		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout, CheckRedirect: sameSecurity}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -181,9 +181,6 @@ func New(cfg Config, log *slog.Logger) (*Verifier, error) {
 	)
 	return &Verifier{cfg: cfg, parser: parser, log: log}, nil
 }
-
-// Issuer is the issuer whose tokens are accepted.
-func (v *Verifier) Issuer() string { return v.cfg.Issuer }
 
 // Ready reports whether the issuer's keys have been fetched at least once.
 func (v *Verifier) Ready() bool { return v.keys.Load() != nil }
@@ -398,6 +395,19 @@ func (v *Verifier) fetchKeys(ctx context.Context) error {
 	if old == nil || !sameIDs(old.keys, keys) {
 		// Rotations are rare and worth a line; routine fetches are not.
 		v.log.Info("fetched the token issuer's keys", logkey.JWKSURL, v.cfg.JWKSURL, logkey.KeyIDs, ids(keys), logkey.SkippedKeys, len(skipped))
+	}
+	return nil
+}
+
+// sameSecurity follows redirects as http.Client does, except from https
+// to http: the keys would then arrive where anyone on the way could
+// replace them.
+func sameSecurity(req *http.Request, via []*http.Request) error {
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refusing a redirect from %s to %s", via[0].URL, req.URL)
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
 	}
 	return nil
 }
