@@ -21,6 +21,9 @@ const (
 	EnvMaxReceiveCount   = "LINECOOK_MAX_RECEIVE_COUNT"
 	EnvPort              = "LINECOOK_PORT"
 	EnvAPIKey            = "LINECOOK_API_KEY"
+	EnvJWTIssuer         = "LINECOOK_JWT_ISSUER"
+	EnvJWTAudience       = "LINECOOK_JWT_AUDIENCE"
+	EnvJWTJWKSURL        = "LINECOOK_JWT_JWKS_URL"
 	// EnvEventsTopicARN is the SNS topic of order events; unset, none are
 	// published.
 	EnvEventsTopicARN = "LINECOOK_EVENTS_TOPIC_ARN"
@@ -28,8 +31,8 @@ const (
 
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
-	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvMaxReceiveCount, EnvNextQueueURL,
-	EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker, EnvEventsTopicARN,
+	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvEventsTopicARN, EnvJWTAudience, EnvJWTIssuer, EnvJWTJWKSURL,
+	EnvMaxReceiveCount, EnvNextQueueURL, EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
@@ -77,11 +80,18 @@ func (s Stage) Command() []string {
 // APIEnv is the order API task's environment: it writes orders to the
 // table and sends them to the first stage's queue.
 func (a API) APIEnv(firstQueueURL, orderTable string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		EnvNextQueueURL: firstQueueURL,
 		EnvOrderTable:   orderTable,
 		EnvPort:         strconv.Itoa(a.Port),
 	}
+	// Not secrets: the issuer and its keys are public, the audience a name.
+	if a.JWT.Enabled() {
+		env[EnvJWTIssuer] = a.JWT.Issuer
+		env[EnvJWTAudience] = a.JWT.Audience
+		env[EnvJWTJWKSURL] = a.JWT.JWKSURL
+	}
+	return env
 }
 
 // APICommand is the linecook image's arguments for the order API.

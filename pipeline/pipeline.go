@@ -178,7 +178,25 @@ type API struct {
 	// APIKeySecretARN names a Secrets Manager secret holding the API key;
 	// when set, requests need it in the X-Api-Key header.
 	APIKeySecretARN string
+	// JWT, when set, makes the API accept an OIDC issuer's bearer tokens
+	// too (either credential will do).
+	JWT JWT
 }
+
+// JWT is the OIDC issuer whose bearer tokens the API accepts: all three
+// fields set, or none.
+type JWT struct {
+	// Issuer must equal the tokens' "iss" exactly.
+	Issuer string
+	// Audience must be among the tokens' "aud".
+	Audience string
+	// JWKSURL is where the issuer publishes its signing keys (its
+	// discovery document's jwks_uri).
+	JWKSURL string
+}
+
+// Enabled reports whether bearer tokens are configured.
+func (j JWT) Enabled() bool { return j.Issuer != "" }
 
 // OrderTable is the DynamoDB table of orders.
 type OrderTable struct {

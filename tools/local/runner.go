@@ -256,6 +256,10 @@ func (r *Runner) startAPI(ctx context.Context) error {
 	}
 	a := r.opts.Config.API
 	a.Port = port
+	// The local pipeline places its own orders and has no token issuer
+	// to sign them, as it has no API key (a secret in AWS): its API asks
+	// for neither, whatever linecook:api.jwt says.
+	a.JWT = pipeline.JWT{}
 	env := a.APIEnv(r.queues[0].URL, r.table)
 	env[pipeline.EnvEventsTopicARN] = r.EventsTopic()
 	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)

@@ -126,6 +126,20 @@ const (
 	Addr = "addr"
 	// APIKey is whether order requests need the API key (never the key).
 	APIKey = "api_key"
+	// JWTIssuer is the issuer whose bearer tokens the API accepts ("" when
+	// it accepts none).
+	JWTIssuer = "jwt_issuer"
+	// Principal is who made the request, as the API authenticated it:
+	// its bearer token's subject, or "api-key" (orders.PlacedByAPIKey).
+	// On a POST /orders line, who placed the order.
+	Principal = "principal"
+	// JWKSURL is where the token issuer publishes its keys.
+	JWKSURL = "jwks_url"
+	// KeyIDs are the ids of the issuer's keys the API verifies with.
+	KeyIDs = "key_ids"
+	// SkippedKeys counts the issuer's keys the API cannot verify with
+	// (not RS256 or ES256, or not for signing).
+	SkippedKeys = "skipped_keys"
 )
 
 // Keys of order events (burger/events).
