@@ -21,12 +21,16 @@ const (
 	EnvMaxReceiveCount   = "LINECOOK_MAX_RECEIVE_COUNT"
 	EnvPort              = "LINECOOK_PORT"
 	EnvAPIKey            = "LINECOOK_API_KEY"
+	// EnvScaleInProtection is set, to false, only for a stage whose
+	// scaleInProtection is off: its workers then never call the ECS
+	// agent's task protection endpoint (workers/protect).
+	EnvScaleInProtection = "LINECOOK_SCALE_IN_PROTECTION"
 )
 
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
 	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvMaxReceiveCount, EnvNextQueueURL,
-	EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker,
+	EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvVisibilityTimeout, EnvWorker,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
@@ -54,6 +58,11 @@ func (s Stage) TaskEnv(q Queues) map[string]string {
 	env[EnvVisibilityTimeout] = s.VisibilityTimeout.String()
 	env[EnvDrainTimeout] = s.DrainTimeout.String()
 	env[EnvMaxReceiveCount] = strconv.Itoa(s.MaxReceiveCount)
+	if s.DisableScaleInProtection {
+		// Only when off: a stage with protection on (the default) keeps
+		// the environment, and so the task definition, it always had.
+		env[EnvScaleInProtection] = "false"
+	}
 	return env
 }
 
