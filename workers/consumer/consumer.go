@@ -89,7 +89,22 @@ type options struct {
 	metrics    io.Writer
 	middleware []workers.Middleware
 	sqsBackoff backoff
+	protector  Protector
 }
+
+// Protector is told when the worker goes from no message in flight to
+// some (Busy) and back (Idle), alternately, starting with Busy; a
+// message is in flight from its receive until it is settled. Its methods
+// must return at once: the calls happen on the message path.
+// protect.Guard keeps the ECS task's scale-in protection that way.
+type Protector interface {
+	Busy()
+	Idle()
+}
+
+// WithProtector tells p when the worker is busy and when idle. A nil p
+// turns it off (a nil *protect.Guard, too, does nothing).
+func WithProtector(p Protector) Option { return func(o *options) { o.protector = p } }
 
 // WithLogger sets the logger. The default writes JSON to stderr at the
 // configured LogLevel.
@@ -132,6 +147,12 @@ type Consumer struct {
 	draining                              atomic.Bool
 	received, succeeded, failed, released atomic.Int64
 	deadLettered                          atomic.Int64
+
+	protector Protector
+	// transitions serialises the protector's signals; busy is the last
+	// one sent.
+	transitions sync.Mutex
+	busy        bool
 }
 
 // New builds a Consumer for one stage from its Config, an SQS client and
@@ -169,6 +190,7 @@ func New(cfg Config, client SQS, h workers.Handler, opts ...Option) (*Consumer, 
 		backoff:   o.sqsBackoff,
 		receiving: &health{log: log, what: "receiving from " + cfg.QueueURL},
 		seed:      maphash.MakeSeed(),
+		protector: o.protector,
 	}
 	if o.metrics != nil {
 		c.metrics = newEMF(o.metrics, cfg.Stage)
@@ -286,6 +308,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 		logkey.Received, c.received.Load(), logkey.Succeeded, c.succeeded.Load(), logkey.Failed, c.failed.Load(),
 		logkey.DeadLettered, c.deadLettered.Load(), logkey.ReturnedToQueue, c.released.Load())
 	return nil
+}
+
+// transition tells the protector when the count of messages in flight
+// has reached or left zero. Counts change on many goroutines at once, so
+// two transitions can reach here out of order; each reads the count
+// afresh under the lock and sends only a change, so the last signal sent
+// always matches the count, and Busy and Idle alternate.
+func (c *Consumer) transition() {
+	if c.protector == nil {
+		return
+	}
+	c.transitions.Lock()
+	defer c.transitions.Unlock()
+	busy := c.active.Load() > 0
+	if busy == c.busy {
+		return
+	}
+	c.busy = busy
+	if busy {
+		c.protector.Busy()
+	} else {
+		c.protector.Idle()
+	}
 }
 
 func (c *Consumer) batchers() []*batcher {
@@ -409,13 +454,19 @@ func (c *Consumer) start(handlerCtx context.Context, m *types.Message, received 
 		d.msg.SentAt = time.UnixMilli(ms)
 	}
 	c.inflight.Add(1)
-	c.active.Add(1)
+	if c.active.Add(1) == 1 {
+		c.transition()
+	}
 	go c.process(handlerCtx, d)
 }
 
 func (c *Consumer) process(handlerCtx context.Context, d *delivery) {
 	defer c.inflight.Done()
-	defer c.active.Add(-1)
+	defer func() {
+		if c.active.Add(-1) == 0 {
+			c.transition()
+		}
+	}()
 	defer c.slots.release(1)
 	if c.draining.Load() {
 		c.release(d, "draining")

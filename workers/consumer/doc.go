@@ -68,6 +68,14 @@
 // returns. The stack sets the drain timeout a few seconds under ECS's
 // stopTimeout for that last flush.
 //
+// # Scale-in protection
+//
+// WithProtector tells a Protector when the worker goes from no message in
+// flight to some and back, and nothing else; it never waits for it.
+// linecookd passes a protect.Guard, which keeps the ECS task protected
+// from scale-in while the worker is busy (package workers/protect), so
+// that autoscaling stops idle tasks, not ones mid-message.
+//
 // # Settings
 //
 // LoadConfig reads these variables (names shared with pipeline/env.go);
