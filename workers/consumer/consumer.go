@@ -214,13 +214,14 @@ func New(cfg Config, client SQS, h workers.Handler, opts ...Option) (*Consumer, 
 }
 
 // Run consumes the stage's queue until ctx is cancelled, then drains:
-// it stops receiving at once (abandoning the long poll), returns messages
-// it has not started to the queue, gives handlers in flight DrainTimeout
-// to finish before cancelling their ctx, flushes the sends, deletes and
-// visibility changes still pending, and returns nil. Every message it
-// received is then either completed (forwarded and deleted) or visible in
-// the queue again, or, if a handler ignored its cancelled ctx, visible
-// again when its visibility timeout ends.
+// it starts no new receive, lets the long polls in flight end (they are
+// never longer than the drain) and returns what they bring and every
+// message it has not started to the queue, gives handlers in flight
+// DrainTimeout to finish before cancelling their ctx, flushes the sends,
+// deletes and visibility changes still pending, and returns nil. Every
+// message it received is then either completed (forwarded and deleted)
+// or visible in the queue again, or, if a handler ignored its cancelled
+// ctx, visible again when its visibility timeout ends.
 //
 // SQS failures never end Run: it backs off and retries until ctx ends.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -251,11 +252,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	c.draining.Store(true)
-	polling.Wait()
 	drainStart := time.Now()
 	c.log.Info("draining: stopped receiving", logkey.DrainTimeout, c.cfg.DrainTimeout.String())
 	drained := make(chan struct{})
 	go func() {
+		// Long polls in flight end on their own, within the drain: SQS
+		// hands messages to a long poll whose caller has gone all the
+		// same, and those would stay invisible for a visibility timeout
+		// and count a receive. What they bring goes straight back.
+		polling.Wait()
 		c.inflight.Wait()
 		close(drained)
 	}()
@@ -345,11 +350,13 @@ func (c *Consumer) batchers() []*batcher {
 }
 
 // poll receives messages while ctx lasts, as many at a time as it holds
-// free slots, and starts a handler for each.
+// free slots, and starts a handler for each. A receive runs on
+// handlerCtx: once started it is let finish after ctx ends (see Run),
+// unless the drain times out first.
 func (c *Consumer) poll(ctx, handlerCtx context.Context) {
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              &c.cfg.QueueURL,
-		WaitTimeSeconds:       20,
+		WaitTimeSeconds:       int32(c.cfg.receiveWait() / time.Second),
 		VisibilityTimeout:     int32(c.cfg.VisibilityTimeout / time.Second),
 		MessageAttributeNames: []string{"All"},
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
@@ -368,7 +375,7 @@ func (c *Consumer) poll(ctx, handlerCtx context.Context) {
 			return
 		}
 		in.MaxNumberOfMessages = int32(n)
-		out, err := c.client.ReceiveMessage(ctx, in)
+		out, err := c.client.ReceiveMessage(handlerCtx, in)
 		now := time.Now()
 		var msgs []types.Message
 		if out != nil {

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
@@ -104,4 +107,53 @@ func TestProtectorIsToldBusyAndIdleOnTransitionsOnly(t *testing.T) {
 		t.Errorf("signals %v: want Busy, Idle, … ending Idle", p.signals)
 	}
 	t.Logf("%d signals for %d bursts after the stream", len(p.signals), 20)
+}
+
+// receiveWatcher is the consumer's SQS, recording receives that ended
+// because their caller gave up on them. Real SQS goes on with such a
+// long poll until its wait ends and hands it messages all the same, which
+// then stay invisible for the visibility timeout (aws-sdk-go-v2#2068).
+type receiveWatcher struct {
+	consumer.SQS
+	abandoned atomic.Int64
+}
+
+func (w *receiveWatcher) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out, err := w.SQS.ReceiveMessage(ctx, in, opts...)
+	if err != nil && ctx.Err() != nil {
+		w.abandoned.Add(1)
+	}
+	return out, err
+}
+
+// TestShutdownLetsLongPollsEndAndGivesBackWhatTheyBring: a worker stopped
+// while idle, the moment a message arrives (what a scale-in of an idle,
+// unprotected task meets), abandons no receive: its long polls, never
+// longer than the drain, end on their own, and the message one of them
+// brings goes back to the queue at once, not after its visibility
+// timeout.
+func TestShutdownLetsLongPollsEndAndGivesBackWhatTheyBring(t *testing.T) {
+	s := newFakeStage(t, 3)
+	s.cfg.DrainTimeout = 3 * time.Second // long polls of 2 s
+	w := &receiveWatcher{SQS: s.fake}
+	r := consumertest.Start(t, s.cfg, w, workers.HandlerFunc(func(context.Context, workers.Message) (workers.Output, error) {
+		return workers.Output{}, nil
+	}))
+	time.Sleep(100 * time.Millisecond) // pollers waiting in their long polls
+	began := time.Now()
+	r.Cancel()
+	consumertest.Eventually(t, "the drain", func() bool { return strings.Contains(r.Logs.String(), "draining") })
+	s.fake.Send(s.url, "late", nil)
+	r.Stop(t)
+	took := time.Since(began)
+	if n := w.abandoned.Load(); n != 0 {
+		t.Errorf("%d receives abandoned at shutdown, want none", n)
+	}
+	msgs := s.fake.Messages(s.url)
+	if len(msgs) != 1 || !msgs[0].Visible || msgs[0].ReceiveCount != 1 {
+		t.Errorf("queue after shutdown: %+v; want the late message received once and visible again", msgs)
+	}
+	if took > s.cfg.DrainTimeout+consumer.AfterDrain {
+		t.Errorf("shutdown took %s, more than the drain timeout and the runtime's tail", took)
+	}
 }
