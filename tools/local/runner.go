@@ -214,9 +214,6 @@ func (r *Runner) Table() string { return r.table }
 // task's scale-in protection on the local agent.
 func (r *Runner) ProtectionUpdates() int { return r.agent.updates() }
 
-// Protected reports whether a task is protected from scale-in now.
-func (r *Runner) Protected(t *Task) bool { return r.agent.protected(t.Name, time.Now()) }
-
 // Supervisor runs the tasks (fault tests kill them through it).
 func (r *Runner) Supervisor() *Supervisor { return r.sup }
 
