@@ -465,7 +465,6 @@ func TestStageArgErrors(t *testing.T) {
 		{"no queue", func() *stage.Args { a := argsFor(good, wiring{}); a.QueueArn = nil; return a }, "queueArn (unset): required"},
 		{"half a next queue", func() *stage.Args { a := argsFor(good, wiring{}); a.NextQueueUrl = pulumi.String(nextURL); return a }, "nextQueueUrl/nextQueueArn"},
 		{"impossible scaling", func() *stage.Args { return argsFor(bad, wiring{}) }, "min"},
-
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := run(t, tc.args())
@@ -500,7 +499,9 @@ func TestScaleInProtectionSwitch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var defs []struct{ Environment []struct{ Name, Value string } }
+			var defs []struct {
+				Environment []struct{ Name, Value string }
+			}
 			if err := one(t, m, awstest.ECSTaskDefinition).JSON("containerDefinitions", &defs); err != nil {
 				t.Fatal(err)
 			}
