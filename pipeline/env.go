@@ -21,6 +21,9 @@ const (
 	EnvMaxReceiveCount   = "LINECOOK_MAX_RECEIVE_COUNT"
 	EnvPort              = "LINECOOK_PORT"
 	EnvAPIKey            = "LINECOOK_API_KEY"
+	// EnvEventsTopicARN is the SNS topic of order events; unset, none are
+	// published.
+	EnvEventsTopicARN = "LINECOOK_EVENTS_TOPIC_ARN"
 	// EnvScaleInProtection is set, to false, only for a stage whose
 	// scaleInProtection is off: its workers then never call the ECS
 	// agent's task protection endpoint (workers/protect).
@@ -30,13 +33,15 @@ const (
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
 	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvMaxReceiveCount, EnvNextQueueURL,
-	EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvVisibilityTimeout, EnvWorker,
+	EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvVisibilityTimeout, EnvWorker, EnvEventsTopicARN,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
 type Queues struct {
 	URL, NextURL, DLQURL string
 	OrderTable           string
+	// EventsTopic is the order-events topic's ARN, or empty for none.
+	EventsTopic string
 }
 
 // TaskEnv is the environment of one of the stage's tasks: its own env
@@ -54,6 +59,9 @@ func (s Stage) TaskEnv(q Queues) map[string]string {
 	env[EnvNextQueueURL] = q.NextURL
 	env[EnvDLQURL] = q.DLQURL
 	env[EnvOrderTable] = q.OrderTable
+	if q.EventsTopic != "" {
+		env[EnvEventsTopicARN] = q.EventsTopic
+	}
 	env[EnvConcurrency] = strconv.Itoa(s.Concurrency)
 	env[EnvVisibilityTimeout] = s.VisibilityTimeout.String()
 	env[EnvDrainTimeout] = s.DrainTimeout.String()

@@ -94,6 +94,11 @@ var badConfigs = []badConfig{
 
 	// linecook:scaling.*
 	{"policy unknown", one("linecook:scaling", `{"policy":"stpe"}`), "linecook:scaling.policy", "stpe", []string{"fixed, step, target-tracking"}},
+	{"events subscriber not a queue", one("linecook:events", `{"subscribers":[{"queueArn":"arn:aws:sns:us-east-1:1:x"}]}`), "linecook:events.subscribers[0].queueArn", "arn:aws:sns:us-east-1:1:x", []string{"not an SQS queue ARN"}},
+	{"events filter on unknown type", one("linecook:events", `{"subscribers":[{"queueArn":"arn:aws:sqs:us-east-1:1:x","filterPolicy":{"type":["shipped"]}}]}`), "linecook:events.subscribers[0].filterPolicy", `{"type":["shipped"]}`, []string{"no event has type shipped"}},
+	{"events unknown field", one("linecook:events", `{"subscriber":[]}`), "linecook:events", "subscriber", []string{"valid: subscribers"}},
+	{"scaleOutOn unknown", one("linecook:scaling", `{"policy":"step","scaleOutOn":"depth"}`), "linecook:scaling.scaleOutOn", "depth", []string{"messages, age"}},
+	{"scaleOutOn age without step", stage(`"scaling":{"scaleOutOn":"age"}`), "linecook:stages[0].scaling.scaleOutOn", "age", []string{"step scaling only"}},
 	{"policy wrong type", one("linecook:scaling", `{"policy":1}`), "linecook:scaling.policy", "1", []string{"expected a string"}},
 	{"min negative", one("linecook:scaling", `{"min":-1}`), "linecook:scaling.min", "-1", []string{"0 or more"}},
 	{"min over max", one("linecook:scaling", `{"min":5,"max":2}`), "linecook:scaling.min", "5", []string{"max (2)"}},

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -65,6 +66,7 @@ type rawScaling struct {
 	ScaleInCooldown  *Duration `json:"scaleInCooldown"`
 	TargetValue      *Float    `json:"targetValue"`
 	ScaleInAfter     *Duration `json:"scaleInAfter"`
+	ScaleOutOn       *string   `json:"scaleOutOn"`
 }
 
 type rawStage struct {
@@ -135,6 +137,9 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		return Config{}, err
 	}
 	if cfg.OrderTable, err = parseTable(get); err != nil {
+		return Config{}, err
+	}
+	if cfg.Events, err = parseEvents(get); err != nil {
 		return Config{}, err
 	}
 	if v, ok := get(KeyAlarmEmail); ok {
@@ -339,6 +344,9 @@ func resolveScaling(global, stage rawScaling, globalKey, stageKey string) (polic
 		if r.TargetValue != nil {
 			s.TargetValue = float64(*r.TargetValue)
 		}
+		if r.ScaleOutOn != nil {
+			s.ScaleOutOn = *r.ScaleOutOn
+		}
 	}
 	switch {
 	case desired != nil:
@@ -380,6 +388,8 @@ func (r rawScaling) sets(field string) bool {
 		return r.TargetValue != nil
 	case "scaleInAfter":
 		return r.ScaleInAfter != nil
+	case "scaleOutOn":
+		return r.ScaleOutOn != nil
 	}
 	return false
 }
@@ -463,6 +473,66 @@ func parseAPI(get func(string) (string, bool)) (API, error) {
 		return API{}, &Error{Key: KeyAPI + ".apiKeySecretArn", Value: a.APIKeySecretARN, Reason: "not a Secrets Manager secret ARN (arn:aws:secretsmanager:…)"}
 	}
 	return a, nil
+}
+
+type rawEvents struct {
+	Subscribers []struct {
+		QueueARN     string          `json:"queueArn"`
+		QueueURL     string          `json:"queueUrl"`
+		FilterPolicy json.RawMessage `json:"filterPolicy"`
+	} `json:"subscribers"`
+}
+
+// eventTypes are the attribute values a filter policy on type may name.
+var eventTypes = []string{"placed", "started", "finished", "completed", "failed"}
+
+func parseEvents(get func(string) (string, bool)) (Events, error) {
+	var r rawEvents
+	v, ok := get(KeyEvents)
+	if !ok {
+		return Events{}, nil
+	}
+	if err := decodeStrict(KeyEvents, v, &r); err != nil {
+		return Events{}, err
+	}
+	var ev Events
+	seen := map[string]bool{}
+	for i, s := range r.Subscribers {
+		key := fmt.Sprintf("%s.subscribers[%d]", KeyEvents, i)
+		if !IsARN(s.QueueARN, "sqs") {
+			return Events{}, &Error{Key: key + ".queueArn", Value: s.QueueARN, Reason: "not an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)"}
+		}
+		if seen[s.QueueARN] {
+			return Events{}, &Error{Key: key + ".queueArn", Value: s.QueueARN, Reason: "subscribed twice"}
+		}
+		seen[s.QueueARN] = true
+		if s.QueueURL != "" && !strings.HasPrefix(s.QueueURL, "https://") {
+			return Events{}, &Error{Key: key + ".queueUrl", Value: s.QueueURL, Reason: "not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"}
+		}
+		sub := Subscriber{QueueARN: s.QueueARN, QueueURL: s.QueueURL}
+		if len(s.FilterPolicy) > 0 && string(s.FilterPolicy) != "null" {
+			var policy map[string][]any
+			if err := json.Unmarshal(s.FilterPolicy, &policy); err != nil || len(policy) == 0 {
+				return Events{}, &Error{Key: key + ".filterPolicy", Value: string(s.FilterPolicy),
+					Reason: `not an SNS filter policy on the event attributes, like {"type":["completed","failed"]} (attributes: type, stage, order_id)`}
+			}
+			for attr, values := range policy {
+				if attr != "type" && attr != "stage" && attr != "order_id" {
+					return Events{}, &Error{Key: key + ".filterPolicy", Value: string(s.FilterPolicy), Reason: "filters on " + attr + ", which events do not carry (attributes: type, stage, order_id)"}
+				}
+				if attr == "type" {
+					for _, x := range values {
+						if t, ok := x.(string); ok && !slices.Contains(eventTypes, t) {
+							return Events{}, &Error{Key: key + ".filterPolicy", Value: string(s.FilterPolicy), Reason: "no event has type " + t + " (types: " + strings.Join(eventTypes, ", ") + ")"}
+						}
+					}
+				}
+			}
+			sub.FilterPolicy = string(s.FilterPolicy)
+		}
+		ev.Subscribers = append(ev.Subscribers, sub)
+	}
+	return ev, nil
 }
 
 func parseTable(get func(string) (string, bool)) (OrderTable, error) {

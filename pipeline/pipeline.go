@@ -31,6 +31,7 @@ const (
 	KeyLogRetentionDays = "logRetentionDays"
 	KeyImage            = "image"
 	KeyImageBuild       = "imageBuild"
+	KeyEvents           = "events"
 )
 
 // How the stack builds the linecook image when linecook:image is unset.
@@ -54,7 +55,7 @@ const MaxMessageSize = 262144
 const MaxRetention = 14 * 24 * time.Hour
 
 // Keys lists every key linecook reads; any other `linecook:` key is a typo.
-var Keys = []string{KeyAlarmEmail, KeyAPI, KeyImage, KeyImageBuild, KeyLogRetentionDays, KeyOrderTable, KeyScaling, KeyStages, KeyVPC}
+var Keys = []string{KeyAlarmEmail, KeyAPI, KeyEvents, KeyImage, KeyImageBuild, KeyLogRetentionDays, KeyOrderTable, KeyScaling, KeyStages, KeyVPC}
 
 // Config is a whole pipeline's configuration, defaults applied and
 // validated.
@@ -72,6 +73,27 @@ type Config struct {
 	Image string
 	// ImageBuild is how: ImageBuildGo (the default) or ImageBuildDocker.
 	ImageBuild string
+	// Events are the order-events topic's subscribers.
+	Events Events
+}
+
+// Events configures the order-events topic: other teams' SQS queues
+// subscribed to it.
+type Events struct {
+	Subscribers []Subscriber
+}
+
+// Subscriber is a queue subscribed to the order events with raw delivery.
+type Subscriber struct {
+	// QueueARN is the subscribed queue.
+	QueueARN string
+	// QueueURL, when set, makes the stack set the queue's policy to let
+	// only this topic send (aws:SourceArn); leave it empty for a queue
+	// whose owner sets its policy (another account's).
+	QueueURL string
+	// FilterPolicy, JSON, selects events on their attributes (type,
+	// stage, order_id).
+	FilterPolicy string
 }
 
 // Stage is one step of the pipeline: a queue, its DLQ, and the Fargate

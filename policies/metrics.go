@@ -1,6 +1,9 @@
 package policies
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Period is the CloudWatch period every linecook alarm and target-tracking
 // metric uses: SQS publishes its queue metrics once a minute, and target
@@ -36,9 +39,23 @@ const (
 	// reads it, so a stage scales in when tasks are idle, not only once the
 	// queue is empty.
 	LoadPerTask Metric = "load-per-task"
+	// OldestMessageAge is SQS ApproximateAgeOfOldestMessage, seconds: how
+	// long the oldest message has waited. Step scaling can scale out on it
+	// (Settings.ScaleOutOn). Only CloudWatch reports it: SQS's API has no
+	// such attribute, so `linecook local` cannot evaluate it.
+	OldestMessageAge Metric = "oldest-message-age"
 	// WakeUp is 1 when messages are visible and the service wants no
 	// tasks, else 0: the signal that moves a scaled-to-zero stage to one.
 	WakeUp Metric = "wake-up"
+	// ExpectedWait is how long, in seconds, a message sent now waits
+	// before a worker takes it: visible messages × the workers' measured
+	// mean processing time ÷ (tasks × concurrency), tasks as above. The
+	// processing time is what the workers report (their EMF ProcessingTime
+	// metric), and the stage's configured processing time for a period in
+	// which none reported. The latency policy keeps it at the stage's
+	// latency objective, so when the work gets slower or faster the
+	// target follows without anyone editing config.
+	ExpectedWait Metric = "expected-wait"
 )
 
 // Sample is one observation of a stage: what CloudWatch would report.
@@ -47,14 +64,34 @@ type Sample struct {
 	InFlight float64 // ApproximateNumberOfMessagesNotVisible
 	Running  float64 // ECS RunningTaskCount
 	Desired  float64 // ECS DesiredTaskCount
+	// Processed messages the workers reported a processing time for since
+	// the last sample, and ProcessingSeconds the sum of those times: the
+	// EMF ProcessingTime samples whose Average CloudWatch computes.
+	Processed, ProcessingSeconds float64
+	// OldestAge is ApproximateAgeOfOldestMessage, seconds.
+	OldestAge float64
 }
 
-// Value evaluates the metric on s, exactly as the CloudWatch expression in
-// Queries does.
-func (m Metric) Value(s Sample) float64 {
+// ProcessingTime is the workers' mean processing time in s, or fallback
+// when none was reported, as FILL does in the CloudWatch expression.
+func (s Sample) ProcessingTime(fallback time.Duration) float64 {
+	if s.Processed > 0 {
+		return s.ProcessingSeconds / s.Processed
+	}
+	// Whole milliseconds, as the query's FILL value.
+	return float64(fallback.Milliseconds()) / 1000
+}
+
+// Value evaluates the metric on s for a stage doing w, exactly as the
+// CloudWatch expression in Queries does.
+func (m Metric) Value(s Sample, w Workload) float64 {
 	switch m {
+	case ExpectedWait:
+		return s.Visible * s.ProcessingTime(w.ProcessingTime) / (max(s.Running, s.Desired, 1) * float64(max(w.Concurrency, 1)))
 	case MessagesVisible:
 		return s.Visible
+	case OldestMessageAge:
+		return s.OldestAge
 	case QueueBacklog:
 		return s.Visible + s.InFlight
 	case BacklogPerTask:
@@ -80,11 +117,16 @@ const (
 	Sum     Statistic = "Sum"
 )
 
-// Target names the AWS resources a metric is measured on.
+// Target names the AWS resources a metric is measured on, and the work
+// the stage does.
 type Target struct {
 	QueueName   string // the stage's SQS queue name
 	ClusterName string // the ECS cluster name
 	ServiceName string // the ECS service name
+	// Stage is the stage's name, the Stage dimension of the metrics its
+	// workers publish (namespace linecook).
+	Stage    string
+	Workload Workload
 }
 
 // MetricStat is one CloudWatch metric with its statistic.
@@ -112,8 +154,14 @@ const (
 	insightsNamespace  = "ECS/ContainerInsights"
 	visibleMetric      = "ApproximateNumberOfMessagesVisible"
 	notVisibleMetric   = "ApproximateNumberOfMessagesNotVisible"
+	oldestAgeMetric    = "ApproximateAgeOfOldestMessage"
 	runningTasksMetric = "RunningTaskCount"
 	desiredTasksMetric = "DesiredTaskCount"
+	// The workers' own metric (workers/consumer's EMF): milliseconds per
+	// message, dimension Stage.
+	workerNamespace      = "linecook"
+	processingMetric     = "ProcessingTime"
+	workerStageDimension = "Stage"
 )
 
 // Queries renders the metric as CloudWatch metric queries for target t.
@@ -142,6 +190,10 @@ func (m Metric) Queries(t Target) []Query {
 	case MessagesVisible:
 		visible.ReturnData = true
 		return []Query{visible}
+	case OldestMessageAge:
+		return []Query{{ID: "age", Label: "age of the oldest message (s)", ReturnData: true, Stat: &MetricStat{
+			Namespace: sqsNamespace, MetricName: oldestAgeMetric, Dimensions: queue, Stat: Maximum,
+		}}}
 	case QueueBacklog:
 		return []Query{visible, inflight,
 			{ID: "backlog", Label: "queue backlog (visible + in flight)",
@@ -160,6 +212,23 @@ func (m Metric) Queries(t Target) []Query {
 		return []Query{visible, inflight, running, desired, tasks,
 			{ID: "loadpertask", Label: "load per task (visible + in flight)",
 				Expression: "(FILL(visible, 0) + FILL(inflight, 0)) / tasks", ReturnData: true},
+		}
+	case ExpectedWait:
+		// Target tracking takes any metric-math function CloudWatch has,
+		// as long as the queries name their metrics (no SEARCH), share one
+		// period and return one series (Application Auto Scaling User
+		// Guide, "target tracking … using metric math"): this uses FILL,
+		// IF and arithmetic on five metrics. FILL gives a period in which
+		// no worker reported the configured processing time.
+		ptime := Query{ID: "ptime", Label: "measured processing time (ms)", Stat: &MetricStat{
+			Namespace: workerNamespace, MetricName: processingMetric,
+			Dimensions: map[string]string{workerStageDimension: t.Stage}, Stat: Average,
+		}}
+		fallbackMs := strconv.FormatFloat(float64(t.Workload.ProcessingTime.Milliseconds()), 'f', -1, 64)
+		return []Query{visible, running, desired, ptime, tasks,
+			{ID: "expectedwait", Label: "expected wait of a new message (s)",
+				Expression: "FILL(visible, 0) * FILL(ptime, " + fallbackMs + ") / 1000 / (tasks * " + strconv.Itoa(max(t.Workload.Concurrency, 1)) + ")",
+				ReturnData: true},
 		}
 	case WakeUp:
 		return []Query{visible, desired,

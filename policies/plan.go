@@ -18,6 +18,8 @@ type Plan struct {
 	// StepPolicies are the alarm-driven policies: scale-out and scale-in
 	// for Step, and the wake-up policy whenever Min is 0.
 	StepPolicies []StepPolicy
+	// Workload is the stage's, which metrics such as ExpectedWait use.
+	Workload Workload
 }
 
 // Scaled reports whether the plan needs an Application Auto Scaling target.
@@ -131,9 +133,9 @@ func Build(s Settings, w Workload) (Plan, error) {
 		return Plan{}, err
 	}
 	if s.Policy == Fixed {
-		return Plan{Kind: Fixed, Min: s.Desired, Max: s.Desired, Desired: s.Desired}, nil
+		return Plan{Kind: Fixed, Min: s.Desired, Max: s.Desired, Desired: s.Desired, Workload: w}, nil
 	}
-	p := Plan{Kind: s.Policy, Min: s.Min, Max: s.Max, Desired: clamp(s.Desired, s.Min, s.Max)}
+	p := Plan{Kind: s.Policy, Min: s.Min, Max: s.Max, Desired: clamp(s.Desired, s.Min, s.Max), Workload: w}
 	target := s.TargetValue
 	if target == 0 {
 		target = TargetBacklogPerTask(w)
@@ -152,8 +154,28 @@ func Build(s Settings, w Workload) (Plan, error) {
 			DisableScaleIn: true,
 		}
 		p.StepPolicies = append(p.StepPolicies, scaleIn(s, w))
+	case Latency:
+		objective := w.Latency.Seconds()
+		if s.TargetValue > 0 {
+			objective = s.TargetValue
+		}
+		p.TargetTracking = &TargetTrackingPolicy{
+			Name:             "expected-wait",
+			Metric:           ExpectedWait,
+			TargetValue:      round2(objective),
+			ScaleOutCooldown: s.ScaleOutCooldown,
+			ScaleInCooldown:  s.ScaleInCooldown,
+			// As with backlog per task: the expected wait is ~0 whenever
+			// capacity suffices, so scale-in is the load-based step policy.
+			DisableScaleIn: true,
+		}
+		p.StepPolicies = append(p.StepPolicies, scaleIn(s, w))
 	case Step:
-		p.StepPolicies = append(p.StepPolicies, scaleOut(s, target), scaleIn(s, w))
+		out := scaleOut(s, target)
+		if s.ScaleOutOn == ScaleOutOnAge {
+			out = scaleOutOnAge(s, w)
+		}
+		p.StepPolicies = append(p.StepPolicies, out, scaleIn(s, w))
 	}
 	if p.Min == 0 {
 		p.StepPolicies = append(p.StepPolicies, wakeUp(s))
@@ -186,6 +208,15 @@ func scaleOut(s Settings, target float64) StepPolicy {
 		Steps:          steps,
 		Cooldown:       s.ScaleOutCooldown,
 	}
+}
+
+// scaleOutOnAge alarms when the oldest message has waited half the latency
+// objective, so tasks are on their way before it is breached, and adds
+// tasks in doubling steps as the age reaches 2, 4, … times that.
+func scaleOutOnAge(s Settings, w Workload) StepPolicy {
+	p := scaleOut(s, math.Max(1, math.Ceil(w.Latency.Seconds()/2)))
+	p.Alarm.Metric = OldestMessageAge
+	return p
 }
 
 // scaleIn removes tasks once they have been at most half busy for
@@ -324,7 +355,12 @@ func (p Plan) String() string {
 		return fmt.Sprintf("fixed at %d tasks", p.Desired)
 	case TargetTracking:
 		return fmt.Sprintf("target tracking, %d–%d tasks, backlog per task target %g", p.Min, p.Max, p.TargetTracking.TargetValue)
+	case Latency:
+		return fmt.Sprintf("latency, %d–%d tasks, expected wait target %gs on measured processing time", p.Min, p.Max, p.TargetTracking.TargetValue)
 	default:
+		if a := p.StepPolicies[0].Alarm; a.Metric == OldestMessageAge {
+			return fmt.Sprintf("step scaling, %d–%d tasks, scale out when the oldest message is %gs old", p.Min, p.Max, a.Threshold)
+		}
 		return fmt.Sprintf("step scaling, %d–%d tasks, scale out at %g visible", p.Min, p.Max, p.StepPolicies[0].Alarm.Threshold)
 	}
 }

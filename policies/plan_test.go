@@ -1,6 +1,9 @@
 package policies
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -127,6 +130,7 @@ func TestStepAdjustments(t *testing.T) {
 
 func TestMetricValuesMatchTheirExpressions(t *testing.T) {
 	s := Sample{Visible: 300, InFlight: 50, Running: 3, Desired: 3}
+	work := Workload{Concurrency: 10, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second}
 	for _, tc := range []struct {
 		m    Metric
 		s    Sample
@@ -141,8 +145,14 @@ func TestMetricValuesMatchTheirExpressions(t *testing.T) {
 		{WakeUp, Sample{Visible: 1}, 1},
 		{WakeUp, Sample{Visible: 1, Desired: 1}, 0},
 		{WakeUp, Sample{}, 0},
+		// 300 visible × the configured 2 s (nothing measured) ÷ (3 tasks × 10).
+		{ExpectedWait, s, 20},
+		// Measured: 40 messages took 160 s, 4 s each: the wait doubles.
+		{ExpectedWait, Sample{Visible: 300, Running: 3, Processed: 40, ProcessingSeconds: 160}, 40},
+		// Zero tasks count as one.
+		{ExpectedWait, Sample{Visible: 5, Processed: 1, ProcessingSeconds: 0.5}, 0.25},
 	} {
-		if got := tc.m.Value(tc.s); got != tc.want {
+		if got := tc.m.Value(tc.s, work); got != tc.want {
 			t.Errorf("%s(%+v) = %g, want %g", tc.m, tc.s, got, tc.want)
 		}
 		qs := tc.m.Queries(Target{QueueName: "q", ClusterName: "c", ServiceName: "s"})
@@ -178,5 +188,85 @@ func TestSettingsValidation(t *testing.T) {
 	}
 	if _, err := Build(settings(Step, 1, 2), Workload{Concurrency: 0, ProcessingTime: time.Second, Latency: time.Second}); err == nil {
 		t.Error("Build accepted zero concurrency")
+	}
+}
+
+func TestLatencyPlanTracksExpectedWait(t *testing.T) {
+	w := Workload{Concurrency: 10, ProcessingTime: 2 * time.Second, Latency: 45 * time.Second}
+	p, err := Build(Settings{Policy: Latency, Min: 0, Max: 10, ScaleOutCooldown: time.Minute, ScaleInCooldown: 2 * time.Minute, ScaleInAfter: 5 * time.Minute}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := p.TargetTracking
+	if tt == nil || tt.Metric != ExpectedWait || tt.TargetValue != 45 || !tt.DisableScaleIn {
+		t.Fatalf("target tracking = %+v, want expected wait kept at the 45 s objective, scale-in left to the load policy", tt)
+	}
+	var names []string
+	for _, sp := range p.StepPolicies {
+		names = append(names, sp.Name)
+	}
+	if !slices.Equal(names, []string{"scale-in", "wake-up"}) {
+		t.Errorf("step policies = %v, want scale-in and wake-up (min 0)", names)
+	}
+	if p.Workload != w {
+		t.Errorf("plan workload = %+v, want the stage's", p.Workload)
+	}
+
+	qs := ExpectedWait.Queries(Target{QueueName: "grill", ClusterName: "kitchen", ServiceName: "grill", Stage: "grill", Workload: w})
+	var ptime *MetricStat
+	var expr string
+	for _, q := range qs {
+		if q.ID == "ptime" {
+			ptime = q.Stat
+		}
+		if q.ReturnData {
+			expr = q.Expression
+		}
+	}
+	if ptime == nil || ptime.Namespace != "linecook" || ptime.MetricName != "ProcessingTime" || ptime.Stat != Average ||
+		!maps.Equal(ptime.Dimensions, map[string]string{"Stage": "grill"}) {
+		t.Errorf("processing time query = %+v, want the workers' linecook/ProcessingTime average for Stage grill", ptime)
+	}
+	if want := "FILL(visible, 0) * FILL(ptime, 2000) / 1000 / (tasks * 10)"; expr != want {
+		t.Errorf("expression = %q, want %q", expr, want)
+	}
+	if strings.Contains(expr, "SEARCH") || len(qs) > 10 {
+		t.Errorf("target tracking's metric math takes named metrics only: %d queries, %q", len(qs), expr)
+	}
+}
+
+func TestStepCanScaleOutOnTheOldestMessagesAge(t *testing.T) {
+	w := Workload{Concurrency: 10, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second}
+	p, err := Build(Settings{Policy: Step, Min: 1, Max: 20, ScaleOutOn: ScaleOutOnAge, ScaleInAfter: 5 * time.Minute}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := p.StepPolicies[0]
+	if out.Name != "scale-out" || out.Alarm.Metric != OldestMessageAge || out.Alarm.Threshold != 15 || out.Alarm.Statistic != Maximum {
+		t.Fatalf("scale-out = %+v, want an alarm on the oldest message at half the 30 s objective", out.Alarm)
+	}
+	// 15 s old: +1; 30 s: +2; 60 s: +4 …
+	for _, tc := range []struct {
+		age  float64
+		want int
+	}{{15, 2}, {29, 2}, {30, 3}, {60, 5}} {
+		if got, ok := out.Adjust(1, tc.age, 1, 20); !ok || got != tc.want {
+			t.Errorf("age %gs from 1 task = %d (%v), want %d", tc.age, got, ok, tc.want)
+		}
+	}
+	qs := OldestMessageAge.Queries(Target{QueueName: "grill"})
+	if len(qs) != 1 || qs[0].Stat.MetricName != "ApproximateAgeOfOldestMessage" || qs[0].Stat.Namespace != "AWS/SQS" || qs[0].Stat.Dimensions["QueueName"] != "grill" {
+		t.Errorf("queries = %+v, want SQS's ApproximateAgeOfOldestMessage for the queue", qs)
+	}
+	if got := OldestMessageAge.Value(Sample{OldestAge: 42}, w); got != 42 {
+		t.Errorf("value = %g, want 42", got)
+	}
+	for _, bad := range []Settings{
+		{Policy: TargetTracking, Min: 1, Max: 2, ScaleInAfter: time.Minute, ScaleOutOn: ScaleOutOnAge},
+		{Policy: Step, Min: 1, Max: 2, ScaleInAfter: time.Minute, ScaleOutOn: "depth"},
+	} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "scaleOutOn") {
+			t.Errorf("%+v: error %v, want one naming scaleOutOn", bad, err)
+		}
 	}
 }

@@ -29,10 +29,17 @@ const (
 	// computed by CloudWatch metric math) at a target derived from the
 	// stage's concurrency, processing time and latency objective.
 	TargetTracking Kind = "target-tracking"
+	// Latency is target tracking on the expected wait of a new message
+	// (ExpectedWait: visible × the workers' measured processing time ÷
+	// task slots), kept at the stage's latency objective. Unlike
+	// TargetTracking, whose backlog target is computed once from the
+	// configured processing time, it follows the work as it gets slower
+	// or faster, with no Lambda recomputing a target.
+	Latency Kind = "latency"
 )
 
 // Kinds lists every policy, in the order error messages print them.
-var Kinds = []Kind{Fixed, Step, TargetTracking}
+var Kinds = []Kind{Fixed, Step, TargetTracking, Latency}
 
 // ParseKind returns the Kind named s, or an error listing the valid names.
 func ParseKind(s string) (Kind, error) {
@@ -74,7 +81,18 @@ type Settings struct {
 	// some are removed (step and target tracking); it becomes the scale-in
 	// alarm's datapoints.
 	ScaleInAfter time.Duration
+	// ScaleOutOn is what step scaling's scale-out alarm reads: the
+	// backlog (ScaleOutOnMessages, the default when empty) or the age of
+	// the oldest message (ScaleOutOnAge), for work whose size varies so
+	// much that a count says little but a wait says it all.
+	ScaleOutOn string
 }
+
+// What step scaling can scale out on (Settings.ScaleOutOn).
+const (
+	ScaleOutOnMessages = "messages"
+	ScaleOutOnAge      = "age"
+)
 
 // Workload is what a stage tells its policy about the work it does.
 type Workload struct {
@@ -107,6 +125,10 @@ func (s Settings) Validate() error {
 		return &FieldError{Field: "scaleOutCooldown", Value: s.ScaleOutCooldown.String(), Err: fmt.Errorf("must not be negative")}
 	case s.ScaleInCooldown < 0:
 		return &FieldError{Field: "scaleInCooldown", Value: s.ScaleInCooldown.String(), Err: fmt.Errorf("must not be negative")}
+	case s.ScaleOutOn != "" && s.ScaleOutOn != ScaleOutOnMessages && s.ScaleOutOn != ScaleOutOnAge:
+		return &FieldError{Field: "scaleOutOn", Value: s.ScaleOutOn, Err: fmt.Errorf("not a scale-out signal (valid: %s, %s)", ScaleOutOnMessages, ScaleOutOnAge)}
+	case s.ScaleOutOn == ScaleOutOnAge && s.Policy != Step:
+		return &FieldError{Field: "scaleOutOn", Value: s.ScaleOutOn, Err: fmt.Errorf("applies to step scaling only (policy is %s)", s.Policy)}
 	case s.TargetValue < 0:
 		return &FieldError{Field: "targetValue", Value: fmt.Sprint(s.TargetValue), Err: fmt.Errorf("must be more than 0 (or unset to derive it)")}
 	case s.Policy != Fixed && (s.ScaleInAfter < Period || s.ScaleInAfter > MaxScaleInAfter || s.ScaleInAfter%Period != 0):

@@ -84,6 +84,12 @@ const (
 	fieldInFlight
 	fieldRunning
 	fieldDesired
+	// The workers' reports: messages timed, and their summed time. Both
+	// add up over a period, so their ratio is CloudWatch's Average of the
+	// per-message ProcessingTime values.
+	fieldProcessed
+	fieldProcessingSeconds
+	fieldOldestAge
 	numFields
 )
 
@@ -92,6 +98,7 @@ var fieldOf = map[string]int{
 	notVisibleMetric:   fieldInFlight,
 	runningTasksMetric: fieldRunning,
 	desiredTasksMetric: fieldDesired,
+	oldestAgeMetric:    fieldOldestAge,
 }
 
 type periodAcc struct {
@@ -137,16 +144,18 @@ const Minimum Statistic = "Minimum"
 // series, and the datapoint of the period that closed last.
 type metricEval struct {
 	metric  Metric
+	work    Workload
 	stats   [numFields]Statistic
 	value   float64
 	present bool
 }
 
-func newMetricEval(m Metric, alarmStat Statistic) metricEval {
-	e := metricEval{metric: m}
+func newMetricEval(m Metric, alarmStat Statistic, w Workload) metricEval {
+	e := metricEval{metric: m, work: w}
 	for f := range e.stats {
 		e.stats[f] = Average
 	}
+	e.stats[fieldProcessed], e.stats[fieldProcessingSeconds] = Sum, Sum
 	qs := m.Queries(Target{})
 	for _, q := range qs {
 		if q.Stat == nil {
@@ -172,7 +181,10 @@ func (e *metricEval) close(a *periodAcc) {
 	s.InFlight = a.stat(fieldInFlight, e.stats[fieldInFlight])
 	s.Running = a.stat(fieldRunning, e.stats[fieldRunning])
 	s.Desired = a.stat(fieldDesired, e.stats[fieldDesired])
-	e.value = e.metric.Value(s)
+	s.Processed = a.stat(fieldProcessed, Sum)
+	s.ProcessingSeconds = a.stat(fieldProcessingSeconds, Sum)
+	s.OldestAge = a.stat(fieldOldestAge, e.stats[fieldOldestAge])
+	e.value = e.metric.Value(s, e.work)
 }
 
 // alarm comparisons beyond the two Comparison constants: target tracking's
@@ -273,7 +285,7 @@ func NewScaler(plan Plan, initial int) *Scaler {
 	}
 	s.desired = clamp(initial, plan.Min, plan.Max)
 	metric := func(m Metric, st Statistic) int {
-		e := newMetricEval(m, st)
+		e := newMetricEval(m, st, plan.Workload)
 		for i, have := range s.metrics {
 			if have.stats == e.stats && have.metric == m {
 				return i
@@ -332,6 +344,9 @@ func (s *Scaler) Observe(now time.Duration, m Sample) int {
 	s.acc.add(fieldInFlight, m.InFlight)
 	s.acc.add(fieldRunning, m.Running)
 	s.acc.add(fieldDesired, float64(s.desired))
+	s.acc.add(fieldProcessed, m.Processed)
+	s.acc.add(fieldProcessingSeconds, m.ProcessingSeconds)
+	s.acc.add(fieldOldestAge, m.OldestAge)
 	return s.desired
 }
 

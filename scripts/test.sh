@@ -24,6 +24,10 @@ bins=$(mktemp -d)
 trap 'rm -rf "$bins"' EXIT
 go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... |
 	xargs -P 2 -I{} sh -c 'go test -c -o "$1/$(echo "$2" | tr / _).test" "$2"' _ "$bins" {}
+# components/clitest's tests build the Pulumi CLI, the YAML language host
+# and the stand-in provider from source when they start (go build, cached
+# by Go: ~4 min cold on top of the test binaries, ~3 s warm), then run the
+# CLI; under -short they skip.
 echo "== go test"
 go test -count=1 -p 1 -timeout 30m ./...
 # Plain go test runs the fuzz targets on their seed corpus only

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/linecook/linecook/burger/events"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -43,7 +45,14 @@ func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	s.markDone(ctx, key)
+	s.placed(o)
 	s.answerAccepted(w, r, o.ID, o.TraceID, false)
+}
+
+// placed publishes o's placed event: after the send, so a subscriber never
+// hears of an order the pipeline does not have.
+func (s *Server) placed(o orders.Order) {
+	s.events.Publish(events.Event{Type: events.Placed, OrderID: o.ID, Time: o.CreatedAt, TraceID: o.TraceID})
 }
 
 // send sends o to the first stage's queue, with its trace id as the
@@ -174,6 +183,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			s.unavailable(w, r, "the order queue", err)
 			return
 		}
+		s.placed(existing)
 	}
 	s.markDone(ctx, key)
 	s.answerAccepted(w, r, existing.ID, existing.TraceID, true)

@@ -47,6 +47,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linecook/linecook/burger/events"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -94,9 +96,15 @@ type Server struct {
 	now    func() time.Time
 	rand   func() float64
 	apiKey [sha256.Size]byte
+	// events gets an order's placed event once it is sent.
+	events events.Publisher
 	// wrap, set by tests only, wraps the handler Serve serves.
 	wrap func(http.Handler) http.Handler
 }
+
+// PublishEvents sends each accepted order's placed event to p (by
+// default, none are sent). Publishing never delays or fails an order.
+func (s *Server) PublishEvents(p events.Publisher) { s.events = p }
 
 // New returns the API over store and queue; log receives its access and
 // error logs. cfg must be valid (see Config.Validate); Port is only used
@@ -111,7 +119,7 @@ func New(cfg Config, store Store, queue Queue, log *slog.Logger) (*Server, error
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: store, queue: queue, log: log, now: time.Now, rand: rand.Float64}
+	s := &Server{cfg: cfg, store: store, queue: queue, log: log, now: time.Now, rand: rand.Float64, events: events.Nop{}}
 	if cfg.APIKey != "" {
 		s.apiKey = sha256.Sum256([]byte(cfg.APIKey))
 	}

@@ -22,6 +22,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/linecook/linecook/burger/events"
+
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/workers"
@@ -61,6 +63,13 @@ type Deps struct {
 	Rand func() float64
 	// Log receives the handlers' logs; nil means slog.Default().
 	Log *slog.Logger
+	// Events gets each order's started, finished, completed and failed
+	// events; nil sends none.
+	Events events.Publisher
+	// MaxReceiveCount is the queue's redrive count: a failure on that
+	// receive dead-letters the message, which is a failed event. 0: only
+	// permanent failures are known to dead-letter.
+	MaxReceiveCount int
 }
 
 func (d Deps) withDefaults() Deps {
@@ -75,6 +84,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
+	}
+	if d.Events == nil {
+		d.Events = events.Nop{}
 	}
 	return d
 }
@@ -196,8 +208,41 @@ func (s stage) WorkTime(items []orders.Line) time.Duration {
 	return s.deps.Config.Scale(s.base(s.deps.Config, items), 0.5)
 }
 
-// Handle does the stage's work on one order message.
+// Handle does the stage's work on one order message, and publishes what
+// happened: started and finished (again on a redelivery that finds the
+// work done, so a crash between the work and the event loses no event),
+// completed at the last stage, and failed when the message is about to be
+// dead-lettered.
 func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output, error) {
+	out, err := s.handle(ctx, msg)
+	if err != nil && (workers.IsPermanent(err) || (s.deps.MaxReceiveCount > 0 && msg.ReceiveCount >= s.deps.MaxReceiveCount)) {
+		if m, derr := orders.DecodeMessage(msg.Body); derr == nil {
+			s.event(events.Failed, m.OrderID, msg, func(e *events.Event) { e.Reason = err.Error() })
+		}
+	}
+	return out, err
+}
+
+// event publishes one event of this stage about order id.
+func (s stage) event(typ, id string, msg workers.Message, edit ...func(*events.Event)) {
+	e := events.Event{Type: typ, OrderID: id, Stage: s.stageName(msg), Time: s.deps.Now(), TraceID: msg.TraceID}
+	if typ == events.Completed {
+		e.Stage = ""
+	}
+	for _, f := range edit {
+		f(&e)
+	}
+	s.deps.Events.Publish(e)
+}
+
+func (s stage) stageName(msg workers.Message) string {
+	if msg.Stage != "" {
+		return msg.Stage
+	}
+	return s.worker
+}
+
+func (s stage) handle(ctx context.Context, msg workers.Message) (workers.Output, error) {
 	m, err := orders.DecodeMessage(msg.Body)
 	if err != nil {
 		// No retry makes a malformed body valid: straight to the DLQ.
@@ -209,10 +254,7 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 	}
 	// The timeline is keyed by the stage's name, which may differ from
 	// the worker's (a stage "pay" running the payment worker).
-	name := msg.Stage
-	if name == "" {
-		name = s.worker
-	}
+	name := s.stageName(msg)
 	log := s.deps.Log.With(logkey.Stage, name, logkey.OrderID, m.OrderID, logkey.TraceID, msg.TraceID, logkey.MessageID, msg.ID, logkey.ReceiveCount, msg.ReceiveCount)
 
 	st, err := s.deps.Store.StartStage(ctx, m.OrderID, name, s.deps.Now())
@@ -243,8 +285,10 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 				return workers.Output{}, fmt.Errorf("%s: %w", s.worker, err)
 			}
 		}
+		s.ended(m.OrderID, msg)
 		return workers.Output{}, nil
 	}
+	s.event(events.Started, m.OrderID, msg)
 	if st.Attempts > 1 {
 		log.Info("redoing work of an unfinished earlier attempt", logkey.Attempts, st.Attempts)
 	}
@@ -263,7 +307,17 @@ func (s stage) Handle(ctx context.Context, msg workers.Message) (workers.Output,
 	case !applied:
 		log.Info("a concurrent delivery ended the stage first")
 	}
+	s.ended(m.OrderID, msg)
 	return workers.Output{}, nil
+}
+
+// ended publishes the stage's finished event, and completed at the last
+// stage.
+func (s stage) ended(id string, msg workers.Message) {
+	s.event(events.Finished, id, msg)
+	if s.deps.Last {
+		s.event(events.Completed, id, msg)
+	}
 }
 
 // sleep waits d or until ctx ends, whichever comes first.

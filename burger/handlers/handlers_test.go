@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/linecook/linecook/burger/events"
 
 	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/burger/orders"
@@ -310,5 +314,61 @@ func TestWithdrawnOrderIsDroppedUnknownOrderIsPermanent(t *testing.T) {
 	unknown := workers.Message{ID: "msg-unknown", Body: orders.EncodeMessage(o), TraceID: o.TraceID, ReceiveCount: 1}
 	if _, err := pay.Handle(ctx, unknown); !workers.IsPermanent(err) {
 		t.Errorf("unknown order: %v; want a permanent failure", err)
+	}
+}
+
+// recorder keeps the events a handler publishes.
+type recorder struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (r *recorder) Publish(e events.Event) { r.mu.Lock(); r.evs = append(r.evs, e); r.mu.Unlock() }
+
+func (r *recorder) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.evs {
+		out = append(out, strings.TrimSpace(e.Type+" "+e.Stage))
+	}
+	return out
+}
+
+// TestHandlersPublishOrderEvents: a stage publishes started and finished
+// (the last stage completed too), again when a redelivery finds the work
+// done, and failed when the message is about to be dead-lettered: at
+// once for a permanent failure, on the last receive for any other.
+func TestHandlersPublishOrderEvents(t *testing.T) {
+	store := emutest.Table(t)
+	ctx := context.Background()
+	rec := &recorder{}
+	last := handlers.NewAssemble(handlers.Deps{Store: store, Config: fast, Last: true, Log: quiet, Events: rec, MaxReceiveCount: 3})
+	msg := newMessage(t, store, "assemble")
+	if _, err := last.Handle(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := last.Handle(ctx, msg); err != nil { // a redelivery
+		t.Fatal(err)
+	}
+	want := []string{"started assemble", "finished assemble", "completed", "finished assemble", "completed"}
+	if got := rec.kinds(); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	for _, e := range rec.evs {
+		if e.TraceID != msg.TraceID || e.Time.IsZero() {
+			t.Errorf("event %+v: want the message's trace id and a time", e)
+		}
+	}
+
+	// A permanent failure: an order the table does not have.
+	rec = &recorder{}
+	pay := handlers.NewPayment(handlers.Deps{Store: store, Config: fast, Log: quiet, Events: rec, MaxReceiveCount: 3})
+	ghost := workers.Message{ID: "m-ghost", Body: orders.EncodeMessage(orders.New(orders.Request{Items: meal}, time.Now())), ReceiveCount: 1, Stage: "payment"}
+	if _, err := pay.Handle(ctx, ghost); !workers.IsPermanent(err) {
+		t.Fatalf("error %v, want a permanent failure", err)
+	}
+	if got := rec.kinds(); !slices.Equal(got, []string{"failed payment"}) || rec.evs[0].Reason == "" {
+		t.Errorf("events %+v, want one failed with its reason", rec.evs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ import (
 
 // simulateFlags are `linecook simulate`'s flags.
 type simulateFlags struct {
+	drift, scaleOutOn         string
+	metricDelay, idleBefore   time.Duration
+	reactivation              time.Duration
 	stack, dir, stage, policy string
 	tasks                     int
 	compare                   bool
@@ -103,7 +107,7 @@ Scenarios (--scenario):
 	fl.StringVar(&f.stage, "stage", "", "simulate only this stage of the stack")
 	fl.StringVar(&f.policy, "policy", "", "override every stage's policy: "+kindNames())
 	fl.IntVar(&f.tasks, "tasks", 0, "tasks per stage for the fixed policy (default: Little's law at the scenario's peak)")
-	fl.BoolVar(&f.compare, "compare", false, "run fixed, step and target-tracking on the same traffic, side by side")
+	fl.BoolVar(&f.compare, "compare", false, "run every policy ("+kindNames()+") on the same traffic, side by side")
 
 	fl.IntVar(&f.concurrency, "concurrency", 1, "without --stack: messages one task works on at once")
 	fl.DurationVar(&f.processingTime, "processing-time", 3*time.Second, "without --stack: mean processing time of a message")
@@ -125,6 +129,11 @@ Scenarios (--scenario):
 	fl.StringVar(&f.arrivalsFile, "arrivals-file", "", "csv: the arrivals `FILE` (offset,rate lines)")
 	fl.StringVar(&f.arrivals, "arrivals", "poisson", "arrival process: poisson (independent users) or even (a paced producer)")
 
+	fl.StringVar(&f.scaleOutOn, "scale-out-on", "", "step scaling's scale-out signal for every stage: messages (the backlog) or age (the oldest message's)")
+	fl.DurationVar(&f.metricDelay, "metric-delay", 0, "how late SQS's datapoints reach the scaler (e.g. 1m; default: at once)")
+	fl.DurationVar(&f.idleBefore, "idle-before", 0, "how long the queues had had no API call before the run; 6h or more makes them inactive")
+	fl.DurationVar(&f.reactivation, "reactivation", simulate.DefaultReactivation, "an inactive queue's metrics come back this long after its next call")
+	fl.StringVar(&f.drift, "drift", "", "processing time changes mid-run: `FACTOR@TIME,...` (2@20m,1@40m: twice as slow from 20m, back at 40m)")
 	fl.Float64Var(&f.spread, "spread", 0.3, "processing time's coefficient of variation (0 = fixed; lognormal)")
 	fl.DurationVar(&f.startDelay, "start-delay", simulate.DefaultStartDelay, "Fargate task start time, desired going up to taking messages")
 	fl.DurationVar(&f.sampleEvery, "sample-every", time.Second, "how often the scaler gets a metric sample (60s: one SQS datapoint a minute)")
@@ -348,6 +357,14 @@ func (f *simulateFlags) buildStages(fl *pflag.FlagSet) ([]simulate.Stage, error)
 			}
 		}
 	}
+	if fl.Changed("scale-out-on") {
+		if f.scaleOutOn != policies.ScaleOutOnMessages && f.scaleOutOn != policies.ScaleOutOnAge {
+			return nil, flagError("scale-out-on", f.scaleOutOn, "not a scale-out signal (valid: messages, age)")
+		}
+		for i := range stages {
+			stages[i].Scaling.ScaleOutOn = f.scaleOutOn
+		}
+	}
 	return stages, nil
 }
 
@@ -396,5 +413,29 @@ func (f *simulateFlags) options() (simulate.Options, error) {
 	case f.tasks < 0:
 		return o, flagError("tasks", fmt.Sprint(f.tasks), "must be 1 or more")
 	}
+	drift, err := parseDrift(f.drift)
+	if err != nil {
+		return o, err
+	}
+	o.Drift = drift
+	o.MetricDelay, o.IdleBefore, o.Reactivation = f.metricDelay, f.idleBefore, f.reactivation
 	return o, nil
+}
+
+// parseDrift reads --drift: FACTOR@TIME points, comma-separated.
+func parseDrift(v string) ([]simulate.Drift, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []simulate.Drift
+	for _, p := range strings.Split(v, ",") {
+		factor, at, ok := strings.Cut(strings.TrimSpace(p), "@")
+		f, ferr := strconv.ParseFloat(strings.TrimSuffix(factor, "x"), 64)
+		d, derr := time.ParseDuration(at)
+		if !ok || ferr != nil || derr != nil {
+			return nil, flagError("drift", v, "want FACTOR@TIME points, comma-separated, like 2@20m,1@40m (twice as slow from 20m, back to the configured time at 40m)")
+		}
+		out = append(out, simulate.Drift{At: d, Factor: f})
+	}
+	return out, nil
 }

@@ -6,7 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/linecook/linecook/burger/events"
+	"github.com/linecook/linecook/pipeline"
+	"github.com/linecook/linecook/workers/logkey"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -44,7 +50,28 @@ func runAPI(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	pub, closeEvents := orderEvents(awsCfg, log)
+	defer closeEvents()
+	srv.PublishEvents(pub)
 	return srv.Run(ctx)
+}
+
+// orderEvents publishes order events to LINECOOK_EVENTS_TOPIC_ARN, or
+// nowhere when it is unset. The returned func sends what is buffered
+// (for up to 5 s) and stops.
+func orderEvents(cfg aws.Config, log *slog.Logger) (events.Publisher, func()) {
+	topic := os.Getenv(pipeline.EnvEventsTopicARN)
+	if topic == "" {
+		return events.Nop{}, func() {}
+	}
+	a := events.NewAsync(sns.NewFromConfig(cfg), topic, log)
+	return a, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.Close(ctx); err != nil {
+			log.Warn("order events not all sent at shutdown", logkey.Error, err.Error())
+		}
+	}
 }
 
 // loadAWS is the SDK's default configuration: region, credentials (the

@@ -79,13 +79,17 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	pub, closeEvents := orderEvents(awsCfg, log)
+	defer closeEvents()
 	reg, err := builtins(handlers.Deps{
 		// Each message in flight makes at most one order-table call at a
 		// time: a pool of that size never has to dial under load.
-		Store:  orderStore(withPool(awsCfg, cfg.Concurrency), table, stageCfg.TableTimeout),
-		Config: stageCfg,
-		Last:   cfg.NextQueueURL == "",
-		Log:    log,
+		Store:           orderStore(withPool(awsCfg, cfg.Concurrency), table, stageCfg.TableTimeout),
+		Config:          stageCfg,
+		Last:            cfg.NextQueueURL == "",
+		Log:             log,
+		Events:          pub,
+		MaxReceiveCount: cfg.MaxReceiveCount,
 	})
 	if err != nil {
 		return err

@@ -35,6 +35,12 @@
 // state, the keys that forced a replacement, and their positions in the
 // event stream, so a test can also assert what ran before what.
 //
+// The same stand-in also runs as a provider plugin binary (standin/,
+// built as pulumi-resource-aws and pulumi-resource-awsx) for tests that
+// drive the real Pulumi CLI (components/clitest): there it serves a
+// schema generated from the Go SDKs (schema/, see Schema) and keeps a
+// journal of its calls across the CLI's provider processes (Journal).
+//
 // Only tests import this package: it pulls in the engine (pkg/v3), which
 // must stay out of the worker binary and out of the components' own
 // import graph.
@@ -126,7 +132,7 @@ func New(t testing.TB, program pulumi.RunFunc, opts ...Option) *Harness {
 	t.Helper()
 	t.Setenv(pulumi.EnvConfig, "")
 	os.Unsetenv(pulumi.EnvConfig)
-	h := &Harness{t: t, program: program, project: awstest.Project, stack: "test", preview: true, cloud: newStandIn(),
+	h := &Harness{t: t, program: program, project: awstest.Project, stack: "test", preview: true, cloud: NewStandIn(),
 		parallel: int32(runtime.GOMAXPROCS(0)) * 4}
 	for _, o := range opts {
 		o(h)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,12 +86,12 @@ var deletionProtection = map[string]string{
 // Call is one provider operation the stand-in performed (not previews).
 type Call struct {
 	// Op is "create", "update", "delete", "read" or "construct".
-	Op   string
-	Type string
-	URN  resource.URN
-	ID   string
+	Op   string       `json:"op"`
+	Type string       `json:"type"`
+	URN  resource.URN `json:"urn"`
+	ID   string       `json:"id,omitempty"`
 	// Inputs are the new inputs (the old outputs for a delete).
-	Inputs map[string]any
+	Inputs map[string]any `json:"inputs,omitempty"`
 }
 
 // StandIn is the recording stand-in for the aws and awsx providers. One
@@ -104,9 +105,12 @@ type StandIn struct {
 	revisions map[string]int
 	invokes   *awstest.Mocks
 	latency   map[string]time.Duration
+	journal   *os.File // see Journal
 }
 
-func newStandIn() *StandIn {
+// NewStandIn returns a stand-in that has recorded nothing. Harness makes
+// its own; this is for serving the stand-in as a plugin binary (Provider).
+func NewStandIn() *StandIn {
 	return &StandIn{revisions: map[string]int{}, invokes: awstest.New(), latency: map[string]time.Duration{}}
 }
 
@@ -124,13 +128,19 @@ func (s *StandIn) Calls() []Call {
 	return slices.Clone(s.calls)
 }
 
-func (s *StandIn) record(c Call) {
+// record adds c to the calls, and to the journal if there is one. A call
+// the journal failed to take fails, so no test reads a journal with a gap.
+func (s *StandIn) record(c Call) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.calls = append(s.calls, c)
-	s.mu.Unlock()
+	if s.journal != nil {
+		return s.append(c)
+	}
+	return nil
 }
 
-func (s *StandIn) provider() plugin.Provider {
+func (s *StandIn) provider() *deploytest.Provider {
 	return &deploytest.Provider{
 		DiffF:      diff,
 		CreateF:    s.create,
@@ -175,7 +185,9 @@ func (s *StandIn) create(_ context.Context, req plugin.CreateRequest) (plugin.Cr
 		return plugin.CreateResponse{}, fmt.Errorf("enginetest: no id for %s %s", typ, req.Name)
 	}
 	s.wait(typ)
-	s.record(Call{Op: "create", Type: typ, URN: req.URN, ID: id, Inputs: awstest.Plain(req.Properties)})
+	if err := s.record(Call{Op: "create", Type: typ, URN: req.URN, ID: id, Inputs: awstest.Plain(req.Properties)}); err != nil {
+		return plugin.CreateResponse{}, err
+	}
 	return plugin.CreateResponse{ID: resource.ID(id), Properties: resource.NewPropertyMapFromMap(out), Status: resource.StatusOK}, nil
 }
 
@@ -210,7 +222,9 @@ func (s *StandIn) update(_ context.Context, req plugin.UpdateRequest) (plugin.Up
 			}
 		}
 	}
-	s.record(Call{Op: "update", Type: typ, URN: req.URN, ID: string(req.ID), Inputs: awstest.Plain(req.NewInputs)})
+	if err := s.record(Call{Op: "update", Type: typ, URN: req.URN, ID: string(req.ID), Inputs: awstest.Plain(req.NewInputs)}); err != nil {
+		return plugin.UpdateResponse{}, err
+	}
 	return plugin.UpdateResponse{Properties: resource.NewPropertyMapFromMap(out), Status: resource.StatusOK}, nil
 }
 
@@ -246,14 +260,18 @@ func (s *StandIn) delete(_ context.Context, req plugin.DeleteRequest) (plugin.De
 		}
 	}
 	s.wait(typ)
-	s.record(Call{Op: "delete", Type: typ, URN: req.URN, ID: string(req.ID), Inputs: awstest.Plain(req.Outputs)})
+	if err := s.record(Call{Op: "delete", Type: typ, URN: req.URN, ID: string(req.ID), Inputs: awstest.Plain(req.Outputs)}); err != nil {
+		return plugin.DeleteResponse{}, err
+	}
 	return plugin.DeleteResponse{Status: resource.StatusOK}, nil
 }
 
 // read returns the state the engine already has: nothing changes behind
 // the stand-in's back.
 func (s *StandIn) read(_ context.Context, req plugin.ReadRequest) (plugin.ReadResponse, error) {
-	s.record(Call{Op: "read", Type: string(req.Type), URN: req.URN, ID: string(req.ID)})
+	if err := s.record(Call{Op: "read", Type: string(req.Type), URN: req.URN, ID: string(req.ID)}); err != nil {
+		return plugin.ReadResponse{}, err
+	}
 	state, inputs := req.State, req.Inputs
 	if state == nil {
 		state = resource.PropertyMap{}
@@ -307,7 +325,9 @@ func (s *StandIn) construct(_ context.Context, req plugin.ConstructRequest, moni
 		return plugin.ConstructResponse{}, err
 	}
 	if !req.Info.DryRun {
-		s.record(Call{Op: "construct", Type: typ, URN: resp.URN, Inputs: awstest.Plain(req.Inputs)})
+		if err := s.record(Call{Op: "construct", Type: typ, URN: resp.URN, Inputs: awstest.Plain(req.Inputs)}); err != nil {
+			return plugin.ConstructResponse{}, err
+		}
 	}
 	return plugin.ConstructResponse{
 		URN:                resp.URN,

@@ -54,6 +54,10 @@ type Args struct {
 	// The ARN of the first stage's queue.
 	QueueArn pulumi.StringInput `pulumi:"queueArn"`
 
+	// The SNS topic of order events the API publishes placed events to.
+	// Unset: none are published.
+	EventsTopicArn pulumi.StringInput `pulumi:"eventsTopicArn,optional"`
+
 	// The port the API listens on inside its tasks. Default 8080.
 	Port int `pulumi:"port,optional"`
 	// CPU units of one API task. Default 256.
@@ -272,14 +276,26 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if api.APIKeySecretARN != "" {
 		secrets[pipeline.EnvAPIKey] = api.APIKeySecretARN
 	}
-	policy := pulumi.All(args.QueueArn, table.Arn).ApplyT(func(v []any) string {
-		return iampolicy.New(
+	topic := args.EventsTopicArn
+	if topic == nil {
+		topic = pulumi.String("")
+	}
+	policy := pulumi.All(args.QueueArn, table.Arn, topic).ApplyT(func(v []any) string {
+		st := []iampolicy.Statement{
 			iampolicy.Allow("AcceptOrders", []string{"sqs:SendMessage", "sqs:GetQueueAttributes"}, v[0].(string)),
 			iampolicy.Allow("StoreOrders", []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, v[1].(string)),
-		).JSON()
+		}
+		if t := v[2].(string); t != "" {
+			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, t))
+		}
+		return iampolicy.New(st...).JSON()
 	}).(pulumi.StringOutput)
-	env := pulumi.All(args.QueueUrl, table.Name).ApplyT(func(v []any) map[string]string {
-		return api.APIEnv(v[0].(string), v[1].(string))
+	env := pulumi.All(args.QueueUrl, table.Name, topic).ApplyT(func(v []any) map[string]string {
+		env := api.APIEnv(v[0].(string), v[1].(string))
+		if t := v[2].(string); t != "" {
+			env[pipeline.EnvEventsTopicARN] = t
+		}
+		return env
 	}).(pulumi.StringMapOutput)
 	task, err := fargate.NewTask(ctx, name, fargate.TaskArgs{
 		Family: fargate.Family(ctx, name),

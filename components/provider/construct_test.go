@@ -299,4 +299,3 @@ func outputsOf(c pulumi.ComponentResource) pulumi.Map {
 	}
 	return nil
 }
-

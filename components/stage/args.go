@@ -61,6 +61,10 @@ type Args struct {
 	// The ARN of that table; set with orderTableName.
 	OrderTableArn pulumi.StringInput `pulumi:"orderTableArn,optional"`
 
+	// The SNS topic of order events the workers publish to (started,
+	// finished, completed, failed). Unset: the workers publish none.
+	EventsTopicArn pulumi.StringInput `pulumi:"eventsTopicArn,optional"`
+
 	// The VPC of the tasks' security group.
 	VpcId pulumi.StringInput `pulumi:"vpcId"`
 	// The subnets the tasks run in: private ones (tasks get no public IP).
@@ -111,8 +115,10 @@ type Args struct {
 
 // ScalingArgs chooses and bounds a stage's scaling policy.
 type ScalingArgs struct {
-	// The policy: target-tracking (backlog per task), step, or fixed.
-	// Default target-tracking.
+	// The policy: target-tracking (backlog per task, its target from the
+	// configured processing time), latency (the expected wait of a new
+	// message, from the workers' measured processing time, kept at
+	// latencySeconds), step, or fixed. Default target-tracking.
 	Policy string `pulumi:"policy,optional"`
 	// The fewest tasks; 0 lets the stage scale to zero (a wake-up policy
 	// starts the first task). Default 1.
@@ -133,6 +139,9 @@ type ScalingArgs struct {
 	// Overrides the backlog-per-task target derived from concurrency,
 	// processing time and latency.
 	TargetValue float64 `pulumi:"targetValue,optional"`
+	// What step scaling scales out on: messages (the backlog; default) or
+	// age (the age of the oldest message, from half the latency objective).
+	ScaleOutOn string `pulumi:"scaleOutOn,optional"`
 }
 
 // ArgsOf is the stage's own settings from a stage of linecook's stack
@@ -162,6 +171,7 @@ func ArgsOf(st pipeline.Stage) Args {
 			ScaleInCooldownSeconds:  seconds(s.ScaleInCooldown),
 			ScaleInAfterSeconds:     seconds(s.ScaleInAfter),
 			TargetValue:             s.TargetValue,
+			ScaleOutOn:              s.ScaleOutOn,
 		},
 	}
 	if st.DisableScaleInProtection {
@@ -302,6 +312,7 @@ func (s *ScalingArgs) settings() (policies.Settings, error) {
 		ScaleInCooldown:  or(time.Duration(s.ScaleInCooldownSeconds)*time.Second, pipeline.DefaultScaleInCooldown),
 		ScaleInAfter:     or(time.Duration(s.ScaleInAfterSeconds)*time.Second, pipeline.DefaultScaleInAfter),
 		TargetValue:      s.TargetValue,
+		ScaleOutOn:       s.ScaleOutOn,
 	}
 	if _, err := policies.ParseKind(string(out.Policy)); err != nil {
 		return out, &ArgError{"scaling.policy", s.Policy, err.Error()}

@@ -30,13 +30,18 @@ import (
 // scalingTarget names what the plan's metrics are measured on.
 type scalingTarget struct {
 	QueueName, ClusterName, ServiceName pulumi.StringOutput
+	// Stage names the workers' metrics; Workload fills in what they have
+	// not reported.
+	Stage    string
+	Workload policies.Workload
 }
 
 // queries renders m's CloudWatch queries once the names are known, through
 // fn, which converts them to the resource's own query type.
 func queriesOf[T any](t scalingTarget, m policies.Metric, fn func([]policies.Query) T) pulumi.Output {
 	return pulumi.All(t.QueueName, t.ClusterName, t.ServiceName).ApplyT(func(v []any) T {
-		return fn(m.Queries(policies.Target{QueueName: v[0].(string), ClusterName: v[1].(string), ServiceName: v[2].(string)}))
+		return fn(m.Queries(policies.Target{QueueName: v[0].(string), ClusterName: v[1].(string), ServiceName: v[2].(string),
+			Stage: t.Stage, Workload: t.Workload}))
 	})
 }
 

@@ -148,6 +148,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		QueueName:   args.QueueName.ToStringOutput(),
 		ClusterName: args.ClusterName.ToStringOutput(),
 		ServiceName: svc.Name,
+		Stage:       st.Name,
+		Workload:    st.Workload(),
 	}, s); err != nil {
 		return nil, err
 	}
@@ -168,24 +170,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 // env renders the task environment once the queue URLs are known.
 func (a *Args) env(st pipeline.Stage) pulumi.StringMapOutput {
-	return pulumi.All(a.QueueUrl, optional(a.NextQueueUrl), a.DlqUrl, optional(a.OrderTableName)).ApplyT(func(v []any) map[string]string {
-		return st.TaskEnv(pipeline.Queues{URL: v[0].(string), NextURL: v[1].(string), DLQURL: v[2].(string), OrderTable: v[3].(string)})
+	return pulumi.All(a.QueueUrl, optional(a.NextQueueUrl), a.DlqUrl, optional(a.OrderTableName), optional(a.EventsTopicArn)).ApplyT(func(v []any) map[string]string {
+		return st.TaskEnv(pipeline.Queues{URL: v[0].(string), NextURL: v[1].(string), DLQURL: v[2].(string), OrderTable: v[3].(string), EventsTopic: v[4].(string)})
 	}).(pulumi.StringMapOutput)
 }
 
 // taskPolicy grants exactly what the worker runtime does: consume its own
 // queue, send to the next queue and to its own DLQ (permanent failures go
-// there at once), read and update orders, and, unless the stage turns it
-// off, set its task's scale-in protection.
+// there at once), read and update orders, publish order events, and,
+// unless the stage turns it off, set its task's scale-in protection.
 func (a *Args) taskPolicy(stage pipeline.Stage) pulumi.StringOutput {
-	return pulumi.All(a.QueueArn, a.DlqArn, optional(a.NextQueueArn), optional(a.OrderTableArn), a.ClusterArn).ApplyT(func(v []any) (string, error) {
-		queue, dlq, next, table, cluster := v[0].(string), v[1].(string), v[2].(string), v[3].(string), v[4].(string)
+	return pulumi.All(a.QueueArn, a.DlqArn, optional(a.NextQueueArn), optional(a.OrderTableArn), optional(a.EventsTopicArn), a.ClusterArn).ApplyT(func(v []any) (string, error) {
+		queue, dlq, next, table, topic, cluster := v[0].(string), v[1].(string), v[2].(string), v[3].(string), v[4].(string), v[5].(string)
 		st := []iampolicy.Statement{
 			iampolicy.Allow("ConsumeOwnQueue", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, queue),
 			iampolicy.Allow("ForwardAndDeadLetter", []string{"sqs:SendMessage"}, next, dlq),
 		}
 		if table != "" {
 			st = append(st, iampolicy.Allow("TrackOrders", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, table))
+		}
+		if topic != "" {
+			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, topic))
 		}
 		if !stage.DisableScaleInProtection {
 			tasks, err := clusterTasks(cluster)

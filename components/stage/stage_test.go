@@ -97,6 +97,9 @@ func TestScalingResourcesPerPolicy(t *testing.T) {
 		{"target tracking from zero", `{"policy":"target-tracking","min":0,"max":8}`, 1, 2, []string{"grill-backlog-per-task", "grill-scale-in", "grill-wake-up"}, 0, true},
 		{"step", `{"policy":"step","min":2,"max":20}`, 1, 2, []string{"grill-scale-in", "grill-scale-out"}, 2, true},
 		{"step from zero", `{"policy":"step","min":0,"max":20}`, 1, 3, []string{"grill-scale-in", "grill-scale-out", "grill-wake-up"}, 0, true},
+		{"step on the oldest message's age", `{"policy":"step","min":1,"max":20,"scaleOutOn":"age"}`, 1, 2, []string{"grill-scale-in", "grill-scale-out"}, 1, true},
+		// Latency tracks the expected wait on the workers' measured time.
+		{"latency", `{"policy":"latency","min":1,"max":8}`, 1, 1, []string{"grill-expected-wait", "grill-scale-in"}, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := stageFrom(t, `{"name":"grill","worker":"grill"}`, tc.scaling)
@@ -148,11 +151,11 @@ func checkTarget(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 
 func checkTargetTracking(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 	t.Helper()
-	p, ok := m.Find(awstest.AppAutoScalingPolicy, "grill-backlog-per-task")
+	tt := plan.TargetTracking
+	p, ok := m.Find(awstest.AppAutoScalingPolicy, "grill-"+tt.Name)
 	if !ok {
 		t.Fatal("no target tracking policy")
 	}
-	tt := plan.TargetTracking
 	cfg := "targetTrackingScalingPolicyConfiguration."
 	if p.String("policyType") != "TargetTrackingScaling" || p.Number(cfg+"targetValue") != tt.TargetValue ||
 		p.Number(cfg+"scaleOutCooldown") != tt.ScaleOutCooldown.Seconds() || p.Number(cfg+"scaleInCooldown") != tt.ScaleInCooldown.Seconds() ||
@@ -160,7 +163,7 @@ func checkTargetTracking(t *testing.T, m *awstest.Mocks, plan policies.Plan) {
 		t.Errorf("target tracking = %v, want target %g", p.Get(cfg), tt.TargetValue)
 	}
 	// The metric math is the plan's, rendered for this queue and service.
-	want := tt.Metric.Queries(policies.Target{QueueName: "grill", ClusterName: "kitchen", ServiceName: "grill"})
+	want := tt.Metric.Queries(policies.Target{QueueName: "grill", ClusterName: "kitchen", ServiceName: "grill", Stage: "grill", Workload: plan.Workload})
 	got := p.List(cfg + "customizedMetricSpecification.metrics")
 	if len(got) != len(want) {
 		t.Fatalf("%d metric queries, want %d", len(got), len(want))

@@ -39,6 +39,7 @@ type outputs struct {
 	QueueURLs, DLQURLs, ServiceNames  pulumi.StringMap
 	APIServiceName, OrderTableName    pulumi.StringOutput
 	AlarmTopicArn, ImageURI, VpcID    pulumi.StringOutput
+	EventsTopicArn                    pulumi.StringOutput
 }
 
 func program(ctx *pulumi.Context) (*outputs, error) {
@@ -67,6 +68,7 @@ func program(ctx *pulumi.Context) (*outputs, error) {
 	ctx.Export("alarmTopicArn", out.AlarmTopicArn)
 	ctx.Export("imageUri", out.ImageURI)
 	ctx.Export("vpcId", out.VpcID)
+	ctx.Export("eventsTopicArn", out.EventsTopicArn)
 	return out, nil
 }
 
@@ -137,6 +139,10 @@ func deploy(ctx *pulumi.Context, cfg pipeline.Config) (*outputs, error) {
 	if err != nil {
 		return nil, err
 	}
+	events, err := orderEvents(ctx, cfg.Events)
+	if err != nil {
+		return nil, err
+	}
 
 	queues := make([]*queue.Queue, len(cfg.Stages))
 	for i, st := range cfg.Stages {
@@ -156,6 +162,7 @@ func deploy(ctx *pulumi.Context, cfg pipeline.Config) (*outputs, error) {
 	apiArgs.VpcId, apiArgs.PublicSubnetIds, apiArgs.PrivateSubnetIds = net.VpcId, net.PublicSubnetIds, net.PrivateSubnetIds
 	apiArgs.QueueUrl, apiArgs.QueueArn = queues[0].Url, queues[0].Arn
 	apiArgs.LogRetentionDays = cfg.LogRetentionDays
+	apiArgs.EventsTopicArn = events.Arn
 	api, err := orderapi.New(ctx, "api", &apiArgs)
 	if err != nil {
 		return nil, err
@@ -174,6 +181,7 @@ func deploy(ctx *pulumi.Context, cfg pipeline.Config) (*outputs, error) {
 		args.OrderTableName, args.OrderTableArn = api.TableName, api.TableArn
 		args.VpcId, args.SubnetIds = net.VpcId, net.PrivateSubnetIds
 		args.LogRetentionDays = cfg.LogRetentionDays
+		args.EventsTopicArn = events.Arn
 		// The last stage forwards nowhere: it marks the order done.
 		if i+1 < len(queues) {
 			args.NextQueueUrl, args.NextQueueArn = queues[i+1].Url, queues[i+1].Arn
@@ -198,7 +206,7 @@ func deploy(ctx *pulumi.Context, cfg pipeline.Config) (*outputs, error) {
 		APIURL: api.Url, ClusterName: cluster.Name, DashboardURL: dashboardURL,
 		QueueURLs: queueURLs, DLQURLs: dlqURLs, ServiceNames: services,
 		APIServiceName: api.ServiceName, OrderTableName: api.TableName,
-		AlarmTopicArn: alarms.Arn, ImageURI: image, VpcID: net.VpcId,
+		AlarmTopicArn: alarms.Arn, ImageURI: image, VpcID: net.VpcId, EventsTopicArn: events.Arn,
 	}, nil
 }
 

@@ -125,6 +125,8 @@ func TestLifecycleThroughTheEngine(t *testing.T) {
 		{"policy → step", scaling(map[string]any{"policy": "step"})},
 		{"policy → fixed", scaling(map[string]any{"policy": "fixed"})},
 		{"policy → target-tracking", dev},
+		{"policy → latency", scaling(map[string]any{"policy": "latency"})},
+		{"policy → target-tracking again", dev},
 		{"min 1 → 0", scaling(map[string]any{"min": 0})},
 		{"min 0 → 1", dev},
 	} {

@@ -107,6 +107,7 @@ func (r *Runner) sampleStages(ctx context.Context) []StageSnapshot {
 		r.mu.Unlock()
 		if r.opts.Autoscale {
 			sample := policies.Sample{Visible: float64(q.Visible), InFlight: float64(q.InFlight), Running: float64(running)}
+			sample.Processed, sample.ProcessingSeconds = r.metrics.measured(st.Name)
 			if qErr != nil {
 				// An unreadable queue is missing data, never zero.
 				sample.Visible, sample.InFlight = math.NaN(), math.NaN()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,42 @@ func TestOrdersCompleteAndTheSummaryMatchesTheTable(t *testing.T) {
 	if want := fmt.Sprintf("orders: %d sent, %d completed, 0 lost, 0 dead-lettered; end-to-end p50 ", n, n); len(sum.Line()) < len(want) || sum.Line()[:len(want)] != want {
 		t.Errorf("summary line %q, want it to start %q", sum.Line(), want)
 	}
+
+	// The order events, as a subscribed queue received them (fauxqs's SNS):
+	// every order's whole life, in the pipeline's order by time. Events
+	// are at least once: a repeat of the same event is allowed.
+	want := []string{"placed"}
+	for _, st := range handlers.Names {
+		want = append(want, "started "+st, "finished "+st)
+	}
+	want = append(want, "completed")
+	deadline := time.Now().Add(5 * time.Second)
+	for _, o := range all {
+		var got []string
+		for {
+			got = got[:0]
+			for _, e := range r.OrderEvents(o.ID) {
+				if e.TraceID != o.TraceID {
+					t.Errorf("order %s: event %+v has trace %q, want %q", o.ID, e, e.TraceID, o.TraceID)
+				}
+				k := strings.TrimSpace(e.Type + " " + e.Stage)
+				if len(got) == 0 || got[len(got)-1] != k {
+					got = append(got, k)
+				}
+			}
+			if slices.Equal(got, want) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("order %s events %v, want %v", o.ID, got, want)
+		}
+	}
+	if c := sum.Events; c["placed"] < n || c["completed"] < n || c["started"] < 4*n || c["finished"] < 4*n || c["failed"] != 0 {
+		t.Errorf("event counts %v, want at least %d placed and completed, %d started and finished, none failed", c, n, 4*n)
+	}
+	t.Logf("order events received: %v", sum.Events)
 }
 
 // TestAutoscalingUpAndDown: a step-scaled stage under a burst starts
@@ -181,5 +218,68 @@ func TestAutoscalingUpAndDown(t *testing.T) {
 			}
 			t.Logf("%s: payment scaled 1 → %d → 1 workers", policy, peak)
 		})
+	}
+}
+
+// TestColdStartFromZeroTasks: payment scales from zero. One order arrives;
+// the wake-up policy starts the first worker, which takes a minute to
+// start (TaskStartDelay), and the order completes. The time from the
+// order to a running worker is the stage's cold start, in cloud time (the
+// runner's clock runs 60× faster); linecook local reads the queue
+// directly, so it has none of CloudWatch's publication delay, which
+// linecook simulate --metric-delay models.
+func TestColdStartFromZeroTasks(t *testing.T) {
+	const scale = 60
+	cfg := config(t, map[string]string{
+		"linecook:stages": `[
+			{"name":"payment","worker":"payment","scaling":{"policy":"target-tracking","min":0,"max":2}},
+			{"name":"assemble","worker":"assemble","scaling":{"policy":"fixed","desired":1}}]`,
+	})
+	if d := cfg.Stages[0].Plan().Desired; d != 0 {
+		t.Fatalf("payment plans %d tasks to start with, want 0", d)
+	}
+	r := start(t, local.Options{Config: cfg, TimeScale: scale, Autoscale: true, TaskStartDelay: time.Minute})
+	payment := func() (tasks int) {
+		if s, _ := r.Snapshot(); len(s.Stages) > 0 {
+			return s.Stages[0].Tasks
+		}
+		return 0
+	}
+	if n := payment(); n != 0 {
+		t.Fatalf("payment starts with %d workers, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sent := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		sum, err := r.PlaceOrders(ctx, 1, 1, time.Minute, nil)
+		if err == nil && !sum.OK() {
+			err = fmt.Errorf("%s", sum.Line())
+		}
+		done <- err
+	}()
+	var running time.Duration
+	for running == 0 {
+		if payment() > 0 {
+			running = time.Since(sent)
+			break
+		}
+		if time.Since(sent) > time.Minute {
+			t.Fatal("no payment worker a simulated hour after the first order")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the order: %v", err)
+	}
+	cloud := running * scale
+	t.Logf("cold start: first order at zero tasks → a running payment worker in %s (%s at ×%d)", cloud.Round(time.Second), running.Round(time.Millisecond), scale)
+	// The rest of the period the order lands in (up to a minute) for the
+	// wake-up datapoint, the runner's sampling (a quarter period), the
+	// minute's start, and the worker process starting (tenths of a second,
+	// tens of seconds at ×60).
+	if cloud < time.Minute || cloud > 4*time.Minute {
+		t.Errorf("cold start = %s, want 1 to 4 minutes", cloud)
 	}
 }

@@ -32,6 +32,8 @@ type stageCounters struct {
 	succeeded, failed float64
 	procSum, procN    float64
 	history           []counterPoint
+	// what measured last handed the scaler
+	takenSum, takenN float64
 }
 
 type counterPoint struct {
@@ -129,4 +131,16 @@ func (m *workerMetrics) rates(stage string, now time.Time) StageRates {
 		r.ProcessingMs = (c.procSum - first.procSum) / dn
 	}
 	return r
+}
+
+// measured is what the stage's workers reported since the last call: how
+// many messages they timed and the sum of those times, in seconds (EMF
+// ProcessingTime is milliseconds), for the scaler's Sample.
+func (m *workerMetrics) measured(stage string) (n, seconds float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.counters(stage)
+	n, seconds = c.procN-c.takenN, (c.procSum-c.takenSum)/1000
+	c.takenN, c.takenSum = c.procN, c.procSum
+	return n, seconds
 }

@@ -29,4 +29,11 @@ func TestWorkerMetricsReadsEMFValuesAndArrays(t *testing.T) {
 	if r.ProcessingMs != 250 {
 		t.Errorf("processing = %gms, want mean of 200,100,300,400 = 250", r.ProcessingMs)
 	}
+	// The scaler gets each report once, in seconds.
+	if n, sec := m.measured("grill"); n != 4 || sec != 1 {
+		t.Errorf("measured = %g messages, %gs; want 4 and 1 s", n, sec)
+	}
+	if n, sec := m.measured("grill"); n != 0 || sec != 0 {
+		t.Errorf("measured again = %g, %gs; want nothing new", n, sec)
+	}
 }

@@ -73,6 +73,7 @@ type Runner struct {
 	loops    sync.WaitGroup
 	orders   *tableTracker
 	agent    *agent
+	events   *eventWatch
 	mu       sync.Mutex
 	desired  []int
 	pending  [][]*time.Timer // starts waiting out the task start delay
@@ -117,6 +118,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	}
 	r.sqs = emu.SQSClient(cfg)
 	if r.queues, err = createQueues(ctx, r.sqs, o.Stack, o.Config.Stages); err != nil {
+		return nil, err
+	}
+	if err := r.watchEvents(ctx, runCtx, cfg); err != nil {
 		return nil, err
 	}
 	r.table = o.Stack + "-orders"
@@ -169,6 +173,12 @@ func (o *Options) defaults() error {
 	}
 	if len(o.TaskCommand) == 0 {
 		return errors.New("local: no task command to start the API and workers with")
+	}
+	for _, st := range o.Config.Stages {
+		if o.Autoscale && st.Scaling.ScaleOutOn == policies.ScaleOutOnAge {
+			// SQS's API has no such attribute: only CloudWatch reports it.
+			return fmt.Errorf("local: stage %s scales out on the oldest message's age (scaling.scaleOutOn age), which only CloudWatch reports, not SQS's API: run it in linecook simulate, or use scaleOutOn messages locally", st.Name)
+		}
 	}
 	if o.TimeScale == 0 {
 		o.TimeScale = 1
@@ -262,6 +272,7 @@ func (r *Runner) startAPI(ctx context.Context) error {
 	a := r.opts.Config.API
 	a.Port = port
 	env := a.APIEnv(r.queues[0].URL, r.table)
+	env[pipeline.EnvEventsTopicARN] = r.EventsTopic()
 	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)
 	if _, err := r.sup.Start("api", "", pipeline.APICommand(), env); err != nil {
 		return err
@@ -274,7 +285,7 @@ func (r *Runner) startAPI(ctx context.Context) error {
 // divided by the time scale.
 func (r *Runner) taskEnv(i int) map[string]string {
 	st := r.opts.Config.Stages[i]
-	q := pipeline.Queues{URL: r.queues[i].URL, DLQURL: r.queues[i].DLQURL, OrderTable: r.table}
+	q := pipeline.Queues{URL: r.queues[i].URL, DLQURL: r.queues[i].DLQURL, OrderTable: r.table, EventsTopic: r.EventsTopic()}
 	if i+1 < len(r.queues) {
 		q.NextURL = r.queues[i+1].URL
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/linecook/linecook/burger/events"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -29,6 +31,8 @@ type Summary struct {
 	EndToEnd loadgen.Latencies
 	// Load is the load generator's own result (accept latencies, errors).
 	Load *loadgen.Result
+	// Events are the order events received over the run, by type.
+	Events map[string]int64
 }
 
 // OK reports whether every order sent completed.
@@ -52,6 +56,17 @@ func (s Summary) Print(w io.Writer) {
 	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(w, "rejected by the API: %d (%v)\n", s.Rejected, s.Load.Errors)
+	}
+	if len(s.Events) > 0 {
+		fmt.Fprint(w, "order events received:")
+		for i, typ := range events.Types {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(w, "%s %d %s", sep, s.Events[typ], typ)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, s.Line())
 }
@@ -117,6 +132,12 @@ func (r *Runner) PlaceOrders(ctx context.Context, n int, rate float64, timeout t
 	}
 	s.DeadLettered = deadOf(want, done, dead)
 	s.Lost = s.Accepted - s.Completed - s.DeadLettered
+	// The completed events trail the table by a batch linger and a
+	// delivery: give them a moment.
+	for end := time.Now().Add(3 * time.Second); r.EventCounts()[events.Completed] < int64(s.Completed) && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Events = r.EventCounts()
 	return s, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -85,7 +86,13 @@ type StageResult struct {
 	// DrainTime is when this stage was last non-empty, after arrivals
 	// stopped (0 if it was already empty).
 	DrainTime time.Duration
-	Series    Series
+	// ColdStart is, for a stage that had no task when its first message
+	// arrived, the time from that message to the first task taking
+	// messages: metric publication, the wake-up alarm and the task's
+	// start. ColdStarted says whether that happened in the run.
+	ColdStart   time.Duration
+	ColdStarted bool
+	Series      Series
 }
 
 // Ratio is task-seconds over the lower bound: 1 is a perfect scaler.
@@ -112,6 +119,9 @@ func (s *stage) result(end int64, tick time.Duration, p capacity.Prices, arrival
 		TaskSeconds: secs(s.aliveTicks), BilledSeconds: secs(s.billedTicks),
 		WorkSeconds: secs(s.workTicks),
 		Series:      s.series,
+	}
+	if s.coldFrom >= 0 && s.coldReady >= 0 {
+		r.ColdStart, r.ColdStarted = dur(s.coldReady-s.coldFrom), true
 	}
 	if s.started > 0 {
 		r.MeanService = time.Duration(float64(s.workTicks) / float64(s.started) * float64(tick))
@@ -152,6 +162,29 @@ func WriteTable(w io.Writer, results []*Result) error {
 	fmt.Fprintf(w, "scenario: %s; %s arrivals, seed %d\n", results[0].Scenario, o.Arrivals, o.Seed)
 	fmt.Fprintf(w, "model: processing spread (CV) %g, task start %s, metrics every %s, tick %s; prices $%g/vCPU-h, $%g/GB-h, Spot −%g%%\n",
 		o.Spread, fmtDur(o.StartDelay), fmtDur(o.SampleEvery), results[0].Tick, o.Prices.VCPUHour, o.Prices.GBHour, o.Prices.SpotDiscount*100)
+	if len(o.Drift) > 0 {
+		var parts []string
+		for _, d := range o.Drift {
+			parts = append(parts, fmt.Sprintf("×%g from %s", d.Factor, fmtDur(d.At)))
+		}
+		fmt.Fprintf(w, "drift: processing time %s (the configured time is not changed)\n", strings.Join(parts, ", "))
+	}
+	if o.MetricDelay > 0 || o.IdleBefore > 0 {
+		fmt.Fprintf(w, "metrics: SQS datapoints %s late; queues idle %s before the run", fmtDur(o.MetricDelay), fmtDur(o.IdleBefore))
+		if o.IdleBefore >= InactiveAfter {
+			fmt.Fprintf(w, " (inactive: no metrics until %s after the first call)", fmtDur(o.Reactivation))
+		}
+		fmt.Fprintln(w)
+	}
+	defer func() {
+		for _, r := range results {
+			for _, s := range r.Stages {
+				if s.ColdStarted {
+					fmt.Fprintf(w, "cold start: %s %s: first message at zero tasks → a task taking messages in %s\n", r.Label, s.Name, fmtWait(s.ColdStart))
+				}
+			}
+		}
+	}()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "policy\tstage\tp50 wait\tp95 wait\tp99 wait\tmax backlog\tmax tasks\ttask-min\tcost $\tlower bound task-min\tratio\tdrain\t")
 	for _, r := range results {

@@ -9,13 +9,17 @@
 // would.
 //
 // What is modelled, per stage:
+//
 //   - Arrivals: Poisson (or evenly spaced) at the scenario's rate.
+//
 //   - The queue: visible messages in arrival order; in-flight messages
 //     held by tasks. A free slot takes a visible message in the tick it
 //     frees up (long polling's tens of milliseconds are below a tick).
+//
 //   - Processing: lognormal times with the stage's mean and a coefficient
 //     of variation (Options.Spread), drawn per message; seeded and
 //     deterministic.
+//
 //   - Tasks: each runs Concurrency messages at once. A task the scaler
 //     adds starts after Options.StartDelay (Fargate's image pull and
 //     start) and is billed from launch. Scale-in stops pending tasks
@@ -24,13 +28,27 @@
 //     finishes its in-flight ones, and what it has not finished by the
 //     stage's drain timeout is abandoned and becomes visible again after
 //     the visibility timeout.
+//
+//   - Drift: Options.Drift multiplies the processing time from given
+//     moments on (the work gets slower or faster mid-run), which the
+//     configured processing time, and so a static target, does not see.
+//
 //   - Metrics: every second (or Options.SampleEvery) the scaler gets
-//     visible, in flight, running tasks and desired tasks.
+//     visible, in flight, running tasks and desired tasks, and the
+//     workers' measured processing time: each message's time, counted when
+//     a worker takes it (the workers report it when they finish, a
+//     processing time later).
+//
 //   - Cost: Fargate per-second billing with a one-minute minimum per task.
 //
-// Not modelled: SQS's approximate counts and receive batching, CloudWatch's
-// publication delay, failures and retries, task placement and AZs, ECS
-// deployment and start throttling, and network or CPU contention.
+//   - Metric delays, when set (Options.MetricDelay, IdleBefore,
+//     Reactivation): SQS's datapoints reach the scaler MetricDelay late,
+//     and a queue nobody has called for six hours is inactive: SQS
+//     publishes nothing for it until Reactivation after the next call.
+//
+// Not modelled: SQS's approximate counts and receive batching, failures
+// and retries, task placement and AZs, ECS deployment and start
+// throttling, and network or CPU contention.
 package simulate
 
 import (
@@ -79,6 +97,9 @@ func WithPolicy(stages []Stage, kind policies.Kind, fixedTasks int, peak float64
 	for i, s := range stages {
 		was := s.Scaling.Policy
 		s.Scaling.Policy = kind
+		if kind != policies.Step {
+			s.Scaling.ScaleOutOn = "" // step's own signal
+		}
 		switch {
 		case kind == policies.Fixed && fixedTasks > 0:
 			s.Scaling.Desired = fixedTasks
@@ -136,12 +157,51 @@ type Options struct {
 	TicksPerSecond int
 	// Label names the run in tables and charts (default: the policies).
 	Label string
+	// MetricDelay is how late SQS's datapoints reach the scaler (SQS
+	// publishes each minute's metrics after the minute; 0, the default,
+	// hands them over at once).
+	MetricDelay time.Duration
+	// IdleBefore is how long every queue had had no API call when the run
+	// starts. At InactiveAfter or more (six hours, CloudWatch's rule for
+	// an active queue) the queue is inactive: after the next call, SQS
+	// publishes nothing for Reactivation (the up-to-15-minute delay
+	// SQS documents for inactive queues, the default when IdleBefore
+	// makes a queue inactive). Tasks polling count as calls.
+	IdleBefore, Reactivation time.Duration
+	// Drift changes every stage's processing time mid-run: from each
+	// point's At on, times are Factor × the configured ones (until the
+	// next point). Empty: the configured time throughout.
+	Drift []Drift
+}
+
+// Drift is a change of processing time: Factor × the configured time from
+// At on.
+type Drift struct {
+	At     time.Duration
+	Factor float64
+}
+
+// factorAt is the drift factor in force at t.
+func factorAt(drift []Drift, t time.Duration) float64 {
+	f := 1.0
+	for _, d := range drift {
+		if t >= d.At {
+			f = d.Factor
+		}
+	}
+	return f
 }
 
 // Defaults.
 const (
 	DefaultStartDelay = 60 * time.Second
 	DefaultDrainLimit = 6 * time.Hour
+	// InactiveAfter is how long CloudWatch keeps a queue active after
+	// its last API call.
+	InactiveAfter = 6 * time.Hour
+	// DefaultReactivation is the longest SQS documents an inactive
+	// queue's metrics take to come back.
+	DefaultReactivation = 15 * time.Minute
 )
 
 type taskState int8
@@ -159,6 +219,11 @@ type task struct {
 	stopAt   int64 // tick it was told to stop
 	busy     int64
 	wheel    []int32 // completions per tick, ring indexed by tick & mask
+}
+
+type delayedSample struct {
+	at int64 // tick it reaches the scaler
+	s  policies.Sample
 }
 
 type run struct {
@@ -207,6 +272,16 @@ type stage struct {
 	delayed                    runQueue // abandoned, invisible until tick
 	delayedN                   int64
 	startTicks, drainTicks, vt int64
+	drift                      []Drift
+	// metric delays: samples on their way to the scaler, when the queue
+	// was last called (tick; negative: before the run), and until when an
+	// inactive queue publishes nothing.
+	pendingSamples         []delayedSample
+	lastCall, silentUntil  int64
+	delayTicks, reactTicks int64
+	coldFrom, coldReady    int64
+	// measured since the last sample: messages taken and their times.
+	measuredN, measuredTicks int64
 
 	hist                        waitHist
 	arrived, processed, started int64
@@ -279,9 +354,12 @@ func Run(stages []Stage, opts Options) (*Result, error) {
 			// Sample in the last second of each interval, so every
 			// period's datapoint is its freshest state.
 			if (sec+2)%sampleEvery == 0 {
-				desired = s.scaler.Observe(at, s.sample())
-			} else {
-				desired = s.scaler.Advance(at)
+				s.pendingSamples = append(s.pendingSamples, delayedSample{at: now + s.delayTicks, s: s.sample(now)})
+			}
+			desired = s.scaler.Advance(at)
+			for len(s.pendingSamples) > 0 && s.pendingSamples[0].at <= now {
+				desired = s.scaler.Observe(at, s.pendingSamples[0].s)
+				s.pendingSamples = s.pendingSamples[1:]
 			}
 			s.reconcile(desired, now)
 			s.record(desired)
@@ -317,6 +395,9 @@ func (o *Options) defaults(stages []Stage) error {
 	if o.DrainLimit == 0 {
 		o.DrainLimit = DefaultDrainLimit
 	}
+	if o.IdleBefore >= InactiveAfter && o.Reactivation == 0 {
+		o.Reactivation = DefaultReactivation
+	}
 	if o.Prices == (capacity.Prices{}) {
 		o.Prices = capacity.USEast1
 	}
@@ -328,10 +409,22 @@ func (o *Options) defaults(stages []Stage) error {
 		return fieldErr("spread", fmt.Sprint(o.Spread), "must be a coefficient of variation from 0 (fixed) to 10")
 	case o.SampleEvery < time.Second || o.SampleEvery%time.Second != 0 || o.SampleEvery > policies.Period:
 		return fieldErr("sample-every", o.SampleEvery.String(), "must be whole seconds from 1s to 1m")
+	case o.MetricDelay < 0 || o.MetricDelay > 15*time.Minute:
+		return fieldErr("metric-delay", o.MetricDelay.String(), "must be from 0 to 15m")
+	case o.IdleBefore < 0 || o.Reactivation < 0:
+		return fieldErr("idle-before", o.IdleBefore.String(), "idle time and reactivation delay must not be negative")
 	case o.DrainLimit < 0:
 		return fieldErr("drain-limit", o.DrainLimit.String(), "must not be negative")
 	case o.TicksPerSecond < 0 || o.TicksPerSecond > 1000:
 		return fieldErr("ticks", fmt.Sprint(o.TicksPerSecond), "must be from 1 to 1000 ticks a second (0 chooses)")
+	}
+	for i, d := range o.Drift {
+		switch {
+		case d.Factor < 0.1 || d.Factor > 10 || math.IsNaN(d.Factor):
+			return fieldErr("drift", fmt.Sprintf("%g@%s", d.Factor, d.At), "a factor must be from 0.1 to 10 (× the configured processing time)")
+		case d.At < 0 || (i > 0 && d.At <= o.Drift[i-1].At):
+			return fieldErr("drift", fmt.Sprintf("%g@%s", d.Factor, d.At), "times must be 0 or later, in increasing order")
+		}
 	}
 	if err := o.Prices.Validate(); err != nil {
 		return err
@@ -341,7 +434,7 @@ func (o *Options) defaults(stages []Stage) error {
 		// divides a second evenly.
 		shortest := time.Duration(math.MaxInt64)
 		for _, s := range stages {
-			shortest = min(shortest, s.Workload.ProcessingTime)
+			shortest = min(shortest, time.Duration(float64(s.Workload.ProcessingTime)*o.minFactor()))
 		}
 		o.TicksPerSecond = 1000
 		for _, tps := range []int{10, 20, 50, 100, 200, 500} {
@@ -352,6 +445,23 @@ func (o *Options) defaults(stages []Stage) error {
 		}
 	}
 	return nil
+}
+
+// minFactor and maxFactor bound the drift factors, 1 included.
+func (o *Options) minFactor() float64 {
+	f := 1.0
+	for _, d := range o.Drift {
+		f = min(f, d.Factor)
+	}
+	return f
+}
+
+func (o *Options) maxFactor() float64 {
+	f := 1.0
+	for _, d := range o.Drift {
+		f = max(f, d.Factor)
+	}
+	return f
 }
 
 func policyLabel(stages []Stage) string {
@@ -371,14 +481,22 @@ func newStage(st Stage, opts Options, tps int64, i int) (*stage, error) {
 	}
 	meanTicks := st.Workload.ProcessingTime.Seconds() * float64(tps)
 	svc := newServiceTable(meanTicks, opts.Spread)
-	size := int64(1) << bits.Len64(uint64(svc.max)+2)
+	// The completion ring must hold the longest drifted time.
+	size := int64(1) << bits.Len64(uint64(math.Ceil(float64(svc.max)*opts.maxFactor()))+2)
 	s := &stage{
 		cfg: st, plan: plan, scaler: policies.NewScaler(plan, plan.Desired),
 		conc: int64(st.Workload.Concurrency), tps: tps, svc: svc, mask: size - 1,
-		rng:        newRNG(opts.Seed, uint64(i)+1),
-		startTicks: int64(opts.StartDelay) * tps / int64(time.Second),
-		drainTicks: max(1, int64(st.DrainTimeout)*tps/int64(time.Second)),
-		vt:         max(1, int64(st.VisibilityTimeout)*tps/int64(time.Second)),
+		rng:         newRNG(opts.Seed, uint64(i)+1),
+		drift:       opts.Drift,
+		delayTicks:  int64(opts.MetricDelay) * tps / int64(time.Second),
+		reactTicks:  int64(opts.Reactivation) * tps / int64(time.Second),
+		lastCall:    -int64(opts.IdleBefore) * tps / int64(time.Second),
+		silentUntil: -1,
+		coldFrom:    -1,
+		coldReady:   -1,
+		startTicks:  int64(opts.StartDelay) * tps / int64(time.Second),
+		drainTicks:  max(1, int64(st.DrainTimeout)*tps/int64(time.Second)),
+		vt:          max(1, int64(st.VisibilityTimeout)*tps/int64(time.Second)),
 	}
 	if st.DrainTimeout <= 0 {
 		s.drainTicks = int64(pipeline.DefaultStopTimeout) * tps / int64(time.Second)
@@ -396,9 +514,22 @@ func (s *stage) enqueue(now, n int64) {
 	if n <= 0 {
 		return
 	}
+	if s.arrived == 0 && s.nRunning == 0 {
+		s.coldFrom = now
+	}
+	s.call(now)
 	s.queue.push(run{tick: now, n: n})
 	s.visible += n
 	s.arrived += n
+}
+
+// call records an API call on the queue at tick now: a queue left
+// uncalled for InactiveAfter goes quiet for the reactivation delay.
+func (s *stage) call(now int64) {
+	if now-s.lastCall >= int64(InactiveAfter)*s.tps/int64(time.Second) {
+		s.silentUntil = now + s.reactTicks
+	}
+	s.lastCall = now
 }
 
 // step runs tick now: completions, tasks becoming ready, abandoned
@@ -473,8 +604,14 @@ func (s *stage) start(now int64) {
 		take := min(s.conc-t.busy, k)
 		t.busy += take
 		k -= take
+		factor := factorAt(s.drift, time.Duration(now)*time.Second/time.Duration(s.tps))
 		for range take {
 			d := s.svc.draw(s.rng)
+			if factor != 1 {
+				d = max(1, int64(math.Round(float64(d)*factor)))
+			}
+			s.measuredN++
+			s.measuredTicks += d
 			s.workTicks += d
 			t.wheel[(now+d)&s.mask]++
 		}
@@ -483,6 +620,9 @@ func (s *stage) start(now int64) {
 }
 
 func (s *stage) promote(t *task) {
+	if s.coldFrom >= 0 && s.coldReady < 0 && t.ready >= s.coldFrom {
+		s.coldReady = t.ready
+	}
 	t.state = running
 	s.nPending--
 	s.nRunning++
@@ -568,10 +708,29 @@ func (s *stage) minBilledTicks() int64 {
 	return int64(capacity.MinimumBilled/time.Second) * s.tps
 }
 
-func (s *stage) sample() policies.Sample {
-	return policies.Sample{
-		Visible:  float64(s.visible),
-		InFlight: float64(s.inflight + s.delayedN),
-		Running:  float64(s.nRunning),
+func (s *stage) sample(now int64) policies.Sample {
+	smp := policies.Sample{
+		Visible:           float64(s.visible),
+		InFlight:          float64(s.inflight + s.delayedN),
+		Running:           float64(s.nRunning),
+		Processed:         float64(s.measuredN),
+		ProcessingSeconds: float64(s.measuredTicks) / float64(s.tps),
 	}
+	if s.nRunning > 0 {
+		s.call(now) // running tasks long-poll the queue
+	}
+	if now < s.silentUntil {
+		// An inactive queue publishes nothing yet: missing data.
+		nan := math.NaN()
+		smp.Visible, smp.InFlight, smp.OldestAge = nan, nan, nan
+		s.measuredN, s.measuredTicks = 0, 0
+		return smp
+	}
+	if s.visible > 0 {
+		// The oldest visible message: the head of the arrival-ordered
+		// queue (a redelivered message counts from its reappearance).
+		smp.OldestAge = float64(now-s.queue.buf[s.queue.head].tick) / float64(s.tps)
+	}
+	s.measuredN, s.measuredTicks = 0, 0
+	return smp
 }

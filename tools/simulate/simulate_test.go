@@ -253,7 +253,7 @@ func TestDrainTimeoutAbandonsToVisibilityTimeout(t *testing.T) {
 	if s.abandoned != 1 || s.delayedN != 1 || s.nStop != 0 {
 		t.Fatalf("abandoned %d, invisible %d, stopping %d; want 1, 1, 0 after the 5 s drain timeout", s.abandoned, s.delayedN, s.nStop)
 	}
-	if got := s.sample().InFlight; got != 2 {
+	if got := s.sample(0).InFlight; got != 2 {
 		t.Errorf("in flight as SQS reports it = %g, want 2 (the abandoned one is still invisible)", got)
 	}
 	s.reconcile(2, 200) // a fresh task, running from tick 210
@@ -483,5 +483,92 @@ func TestSampleEveryMinuteStillScales(t *testing.T) {
 		if got := r.Stages[0].Series.Desired[59]; got <= 1 {
 			t.Errorf("sampling every %s: desired at 1 min = %d, want a scale-out", every, got)
 		}
+	}
+}
+
+// TestLatencyPolicyFollowsDrift: halfway into a steady load the work gets
+// twice as slow for an hour, then returns to the configured time. Target
+// tracking on backlog per task keeps its target from the configured 2 s,
+// so it asks for half the tasks the slower work needs; the latency policy
+// reads the workers' measured time and scales out as far as the work
+// needs, at about the same cost. With no drift the two agree.
+//
+// Neither holds the 30 s objective at p99 through the drift's first
+// minutes: target tracking needs three one-minute datapoints over target
+// and a task takes a minute to start, so the backlog of those minutes
+// waits whatever the metric.
+func TestLatencyPolicyFollowsDrift(t *testing.T) {
+	stage := func(kind policies.Kind) []Stage {
+		return []Stage{{Name: "work", CPU: 256, Memory: 512, DrainTimeout: 25 * time.Second, VisibilityTimeout: 30 * time.Second,
+			Workload: policies.Workload{Concurrency: 4, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second},
+			Scaling: policies.Settings{Policy: kind, Min: 8, Max: 100, Desired: 8, ScaleOutCooldown: time.Minute,
+				ScaleInCooldown: 2 * time.Minute, ScaleInAfter: 5 * time.Minute}}}
+	}
+	run := func(kind policies.Kind, drift []Drift) StageResult {
+		r, err := Run(stage(kind), Options{Scenario: Steady{PerSecond: 15, Duration: 2 * time.Hour}, Spread: 0.3, Seed: 1, Drift: drift})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Drained {
+			t.Fatalf("%s did not drain", kind)
+		}
+		return r.Stages[0]
+	}
+	drift := []Drift{{At: 20 * time.Minute, Factor: 2}, {At: 80 * time.Minute, Factor: 1}}
+	static, measured := run(policies.TargetTracking, drift), run(policies.Latency, drift)
+	t.Logf("drift: target tracking p95 %s p99 %s max backlog %d, %.0f task-min; latency p95 %s p99 %s max backlog %d, %.0f task-min",
+		static.WaitP95, static.WaitP99, static.MaxBacklog, static.TaskSeconds/60, measured.WaitP95, measured.WaitP99, measured.MaxBacklog, measured.TaskSeconds/60)
+	if measured.WaitP95 > static.WaitP95/4 || measured.WaitP95 > 30*time.Second {
+		t.Errorf("p95 wait under drift: latency %s, target tracking %s; want latency within the 30 s objective and a quarter of target tracking's", measured.WaitP95, static.WaitP95)
+	}
+	if measured.WaitP99 >= static.WaitP99 || measured.MaxBacklog >= static.MaxBacklog {
+		t.Errorf("latency p99 %s, max backlog %d; want under target tracking's %s, %d", measured.WaitP99, measured.MaxBacklog, static.WaitP99, static.MaxBacklog)
+	}
+	if ratio := measured.TaskSeconds / static.TaskSeconds; ratio > 1.1 {
+		t.Errorf("latency costs %.2f× target tracking's task time, want within 10%%", ratio)
+	}
+
+	// As configured, the measured time is the configured one: the two
+	// policies ask for the same capacity.
+	a, b := run(policies.TargetTracking, nil), run(policies.Latency, nil)
+	if ratio := b.TaskSeconds / a.TaskSeconds; ratio < 0.95 || ratio > 1.05 {
+		t.Errorf("without drift latency uses %.2f× target tracking's task time, want the same within 5%%", ratio)
+	}
+}
+
+// TestColdStart: a stage at zero tasks gets its first message. The wake-up
+// alarm needs the minute's datapoint, then the task a minute to start;
+// SQS's datapoints arriving a minute late add that minute; a queue nobody
+// called for six hours publishes nothing until 15 minutes after the call
+// that wakes it, and the wake-up waits for that.
+func TestColdStart(t *testing.T) {
+	st := []Stage{{Name: "work", CPU: 256, Memory: 512, DrainTimeout: 25 * time.Second, VisibilityTimeout: 30 * time.Second,
+		Workload: policies.Workload{Concurrency: 4, ProcessingTime: 2 * time.Second, Latency: 30 * time.Second},
+		Scaling: policies.Settings{Policy: policies.TargetTracking, Min: 0, Max: 10, ScaleOutCooldown: time.Minute,
+			ScaleInCooldown: 2 * time.Minute, ScaleInAfter: 5 * time.Minute}}}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want time.Duration
+	}{
+		{"metrics at once", Options{}, 2 * time.Minute},
+		{"a minute late", Options{MetricDelay: time.Minute}, 3 * time.Minute},
+		{"inactive queue", Options{MetricDelay: time.Minute, IdleBefore: 6 * time.Hour}, 18 * time.Minute},
+		{"idle, not yet inactive", Options{MetricDelay: time.Minute, IdleBefore: 5 * time.Hour}, 3 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			// The first message arrives 5 minutes in, at a period's start.
+			o.Scenario, o.Seed, o.Spread = FlashSale{BaseRate: 0, PeakRate: 2, At: 5 * time.Minute, Burst: 10 * time.Minute, Duration: 30 * time.Minute}, 1, 0.3
+			r, err := Run(st, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := r.Stages[0]
+			// The first Poisson arrival lands within the period's first second.
+			if !s.ColdStarted || s.ColdStart > tc.want || s.ColdStart < tc.want-time.Second {
+				t.Errorf("cold start = %s (%v), want %s less the first arrival's offset (under 1 s)", s.ColdStart, s.ColdStarted, tc.want)
+			}
+		})
 	}
 }

@@ -137,3 +137,12 @@ const (
 	// APIKey is whether order requests need the API key (never the key).
 	APIKey = "api_key"
 )
+
+// Keys of order events (burger/events).
+const (
+	// EventType is an order event's type: placed, started, finished,
+	// completed, failed.
+	EventType = "event_type"
+	// Count is how many items a line is about (events in a batch).
+	Count = "count"
+)
