@@ -27,12 +27,16 @@ const (
 	// EnvEventsTopicARN is the SNS topic of order events; unset, none are
 	// published.
 	EnvEventsTopicARN = "LINECOOK_EVENTS_TOPIC_ARN"
+	// EnvScaleInProtection is set, to false, only for a stage whose
+	// scaleInProtection is off: its workers then never call the ECS
+	// agent's task protection endpoint (workers/protect).
+	EnvScaleInProtection = "LINECOOK_SCALE_IN_PROTECTION"
 )
 
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
 	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvEventsTopicARN, EnvJWTAudience, EnvJWTIssuer, EnvJWTJWKSURL,
-	EnvMaxReceiveCount, EnvNextQueueURL, EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker,
+	EnvMaxReceiveCount, EnvNextQueueURL, EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvVisibilityTimeout, EnvWorker,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
@@ -65,6 +69,11 @@ func (s Stage) TaskEnv(q Queues) map[string]string {
 	env[EnvVisibilityTimeout] = s.VisibilityTimeout.String()
 	env[EnvDrainTimeout] = s.DrainTimeout.String()
 	env[EnvMaxReceiveCount] = strconv.Itoa(s.MaxReceiveCount)
+	if s.DisableScaleInProtection {
+		// Only when off: a stage with protection on (the default) keeps
+		// the environment, and so the task definition, it always had.
+		env[EnvScaleInProtection] = "false"
+	}
 	return env
 }
 

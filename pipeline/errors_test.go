@@ -76,6 +76,7 @@ var badConfigs = []badConfig{
 	{"cpu not a Fargate size", stage(`"cpu":300`), "linecook:stages[0].cpu", "300", []string{"256, 512, 1024"}},
 	{"memory not for that cpu", stage(`"cpu":1024,"memory":1024`), "linecook:stages[0].memory", "1024", []string{"2048 to 8192"}},
 	{"spot not a boolean", stage(`"spot":"sometimes"`), "linecook:stages[0].spot", "sometimes", []string{"true or false"}},
+	{"scaleInProtection not a boolean", stage(`"scaleInProtection":"off"`), "linecook:stages[0].scaleInProtection", "off", []string{"true or false"}},
 	{"stopTimeout too short", stage(`"stopTimeout":"1s"`), "linecook:stages[0].stopTimeout", "1s", []string{"2s to 120s"}},
 	{"stopTimeout too long", stage(`"stopTimeout":"5m"`), "linecook:stages[0].stopTimeout", "5m0s", []string{"2s to 120s"}},
 	{"env value a list", stage(`"env":{"DEBUG":[1]}`), "linecook:stages[0].env", `{"DEBUG":[1]}`, []string{"string, number or boolean", "[1]"}},

@@ -81,6 +81,7 @@ type rawStage struct {
 	CPU               *Int                `json:"cpu"`
 	Memory            *Int                `json:"memory"`
 	Spot              *Bool               `json:"spot"`
+	ScaleInProtection *Bool               `json:"scaleInProtection"`
 	StopTimeout       *Duration           `json:"stopTimeout"`
 	Env               map[string]EnvValue `json:"env"`
 	Scaling           *rawScaling         `json:"scaling"`
@@ -297,6 +298,9 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	}
 	if rs.Spot != nil {
 		st.Spot = bool(*rs.Spot)
+	}
+	if rs.ScaleInProtection != nil {
+		st.DisableScaleInProtection = !bool(*rs.ScaleInProtection)
 	}
 
 	st.StopTimeout = DefaultStopTimeout

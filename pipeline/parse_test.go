@@ -231,3 +231,30 @@ func TestJWTReachesTheAPITask(t *testing.T) {
 		t.Errorf("JWT in an existing VPC: %v", err)
 	}
 }
+
+// Scale-in protection is on unless a stage turns it off; off, and only
+// then, the task environment says so, so a stage with the default keeps
+// the task definition it always had.
+func TestScaleInProtectionIsOnUnlessAStageTurnsItOff(t *testing.T) {
+	cfg, err := Parse(map[string]string{
+		"linecook:stages": `[{"name":"pay","worker":"payment"},
+		                     {"name":"grill","worker":"grill","scaleInProtection":false},
+		                     {"name":"fry","worker":"fry","scaleInProtection":"true"}]`,
+	}, kitchen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		st := cfg.Stages[i]
+		if got := !st.DisableScaleInProtection; got != want {
+			t.Errorf("%s: protection %v, want %v", st.Name, got, want)
+		}
+		v, set := st.TaskEnv(Queues{URL: "q"})[EnvScaleInProtection]
+		if set != !want || (set && v != "false") {
+			t.Errorf("%s: %s = %q (set %v), want it set to false only when off", st.Name, EnvScaleInProtection, v, set)
+		}
+	}
+	if r := EnvNameReason(EnvScaleInProtection); r == "" {
+		t.Errorf("a stage's env may set %s; want it reserved (scaleInProtection is the key)", EnvScaleInProtection)
+	}
+}

@@ -124,6 +124,10 @@ type Stage struct {
 	CPU, Memory int
 	// Spot runs tasks on Fargate Spot.
 	Spot bool
+	// DisableScaleInProtection stops the workers from protecting their
+	// task from scale-in while they have messages in flight (the
+	// stage's scaleInProtection: false). The zero Stage protects.
+	DisableScaleInProtection bool
 	// StopTimeout is how long ECS waits after SIGTERM before SIGKILL;
 	// DrainTimeout, shorter, is how long the worker finishes in-flight work.
 	StopTimeout, DrainTimeout time.Duration
