@@ -41,6 +41,14 @@ var (
 	// ErrStarted: the order is past accepted, so it may no longer be
 	// withdrawn as a compensation.
 	ErrStarted = errors.New("order already started")
+	// ErrDuplicate: another message of the order holds the stage (it
+	// started the stage, which has not ended). The message at hand is a
+	// duplicate: the API's sweeper re-sent an order that was only
+	// waiting in the queue, or a stage forwarded the order twice. The
+	// holder either ends the stage or, failing, comes back (SQS keeps it
+	// until it is deleted or dead-lettered), so the duplicate is dropped
+	// rather than doing the work a second time.
+	ErrDuplicate = errors.New("another message of the order holds the stage")
 	// ErrWithdrawn: the API withdrew the order because it could not tell
 	// whether the order reached the first queue, and answered 503. A
 	// message of it found in a queue is a ghost, to be dropped: the client
@@ -84,6 +92,11 @@ type StageState struct {
 	// Attempts counts the deliveries that started the work: 1 unless a
 	// worker failed or was stopped mid-work.
 	Attempts int
+	// MessageID is the SQS message that started the stage, which holds
+	// it: its redeliveries may start the work again, other messages of
+	// the order may not (ErrDuplicate). Empty for a stage started
+	// without one (by a worker older than the rule).
+	MessageID string
 }
 
 // Ended reports whether the stage's work on the order is done.

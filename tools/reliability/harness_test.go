@@ -301,6 +301,7 @@ var absorbedMessages = []string{
 	"stage already ended; not redoing the work",
 	"a concurrent delivery ended the stage first",
 	"order already completed; dropping the message",
+	"another message of the order holds the stage; dropping this duplicate",
 }
 
 // delivery is one receive of one message by one stage, as the logs tell it.

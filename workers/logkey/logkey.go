@@ -67,6 +67,9 @@ const (
 	EndedAt = "ended_at"
 	// Attempts is how many times the stage was started on the order.
 	Attempts = "attempts"
+	// HeldBy is the id of the message that holds a stage of an order (it
+	// started the stage): a duplicate message of the order is dropped.
+	HeldBy = "held_by"
 )
 
 // Keys of a worker's life: its start, its queues, SQS outages, its drain.

@@ -31,11 +31,11 @@ func BenchmarkStageWrites(b *testing.B) {
 				if err := s.Create(ctx, o); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := s.StartStage(ctx, o.ID, "payment", t0); err != nil {
+				if _, err := s.StartStage(ctx, o.ID, "payment", "m1", t0); err != nil {
 					b.Fatal(err)
 				}
 				if step == "end" {
-					if _, err := s.StartStage(ctx, o.ID, "grill", t0); err != nil {
+					if _, err := s.StartStage(ctx, o.ID, "grill", "m1", t0); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -54,7 +54,7 @@ func BenchmarkStageWrites(b *testing.B) {
 						}
 						var err error
 						if step == "start" {
-							_, err = s.StartStage(ctx, ids[i], "grill", t0)
+							_, err = s.StartStage(ctx, ids[i], "grill", "m1", t0)
 						} else {
 							_, err = s.EndStage(ctx, ids[i], "grill", t0, false)
 						}

@@ -30,6 +30,7 @@ type stageItem struct {
 	StartedAt time.Time  `dynamodbav:"startedAt"`
 	EndedAt   *time.Time `dynamodbav:"endedAt,omitempty"`
 	Attempts  int        `dynamodbav:"attempts"`
+	MessageID string     `dynamodbav:"messageId,omitempty"`
 }
 
 type idemItem struct {
@@ -73,7 +74,7 @@ func toItem(o orders.Order) orderItem {
 }
 
 func toStageItem(st orders.StageState) stageItem {
-	si := stageItem{StartedAt: st.StartedAt.UTC(), Attempts: st.Attempts}
+	si := stageItem{StartedAt: st.StartedAt.UTC(), Attempts: st.Attempts, MessageID: st.MessageID}
 	if st.Ended() {
 		end := st.EndedAt.UTC()
 		si.EndedAt = &end
@@ -99,7 +100,7 @@ func (it orderItem) order() orders.Order {
 }
 
 func (si stageItem) state() orders.StageState {
-	st := orders.StageState{StartedAt: si.StartedAt, Attempts: si.Attempts}
+	st := orders.StageState{StartedAt: si.StartedAt, Attempts: si.Attempts, MessageID: si.MessageID}
 	if si.EndedAt != nil {
 		st.EndedAt = *si.EndedAt
 	}
