@@ -97,4 +97,18 @@ const (
 	// OrderTableTTL is the attribute DynamoDB's TTL reads (epoch seconds):
 	// idempotency records expire through it.
 	OrderTableTTL = "expiresAt"
+	// OrderTableSweepIndex is a sparse global secondary index of the
+	// orders no stage has started: an order carries its keys from its
+	// write until its first stage starts, and nothing else ever does. The
+	// order API's sweeper queries it, never scanning the table, for
+	// orders left accepted too long (an API task died between writing an
+	// order and sending it) and sends them again.
+	OrderTableSweepIndex = "accepted"
+	// OrderTableSweepShard is the index's hash key (a string): one of a
+	// few shards, so that a busy API's index writes spread over several
+	// partitions instead of throttling one.
+	OrderTableSweepShard = "sweepShard"
+	// OrderTableSweepAt is the index's range key (a number, epoch
+	// milliseconds): when the order is next due for sending again.
+	OrderTableSweepAt = "sweepAt"
 )

@@ -41,6 +41,10 @@ var (
 	// ErrStarted: the order is past accepted, so it may no longer be
 	// withdrawn as a compensation.
 	ErrStarted = errors.New("order already started")
+	// ErrNotStranded: a claim to send an order again found it no longer
+	// stranded at the time named: a stage started it, it was withdrawn,
+	// or another sweeper claimed it first.
+	ErrNotStranded = errors.New("order no longer stranded")
 	// ErrDuplicate: another message of the order holds the stage (it
 	// started the stage, which has not ended). The message at hand is a
 	// duplicate: the API's sweeper re-sent an order that was only
@@ -80,6 +84,19 @@ type Order struct {
 	CompletedAt time.Time
 	// Stages maps a stage name to its progress on this order.
 	Stages map[string]StageState
+	// Resends counts the times the API's sweeper sent the order to the
+	// first stage again because it stayed accepted too long.
+	Resends int
+}
+
+// Stranded is an order the sweep finds still accepted past the time it was
+// due to have been started: its API task may have died between writing it
+// and sending it, or it may only be waiting in a long queue.
+type Stranded struct {
+	ID string
+	// Due is when it became due; a claim to send it again names it, so
+	// that of several sweepers one only sends it.
+	Due time.Time
 }
 
 // StageState is one stage's progress on one order.
@@ -128,6 +145,9 @@ type Timeline struct {
 	EndToEndMs *float64 `json:"endToEndMs,omitempty"`
 	// Stages in the order they started.
 	Stages []StageTimeline `json:"stages"`
+	// Resends counts the API sweeper's sends of the order beyond the
+	// first (it stayed accepted too long).
+	Resends int `json:"resends,omitempty"`
 }
 
 // StageTimeline is one stage in a Timeline.
@@ -154,6 +174,7 @@ func (o Order) Timeline() Timeline {
 		Items:     o.Items,
 		CreatedAt: o.CreatedAt,
 		Stages:    make([]StageTimeline, 0, len(o.Stages)),
+		Resends:   o.Resends,
 	}
 	if t.Items == nil {
 		t.Items = []Line{}

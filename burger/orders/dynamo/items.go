@@ -19,6 +19,11 @@ type orderItem struct {
 	CreatedAt   time.Time            `dynamodbav:"createdAt"`
 	CompletedAt *time.Time           `dynamodbav:"completedAt,omitempty"`
 	Stages      map[string]stageItem `dynamodbav:"stages"`
+	// The sweep index's keys (see sweep.go): set on an accepted order
+	// only, removed when its first stage starts.
+	SweepShard string `dynamodbav:"sweepShard,omitempty"`
+	SweepAt    int64  `dynamodbav:"sweepAt,omitempty"`
+	Resends    int    `dynamodbav:"resends,omitempty"`
 }
 
 type lineItem struct {
@@ -86,6 +91,7 @@ func (it orderItem) order() orders.Order {
 	o := orders.Order{
 		ID: it.ID, Status: orders.Status(it.Status), TraceID: it.TraceID,
 		CreatedAt: it.CreatedAt, Stages: make(map[string]orders.StageState, len(it.Stages)),
+		Resends: it.Resends,
 	}
 	for _, l := range it.Items {
 		o.Items = append(o.Items, orders.Line(l))

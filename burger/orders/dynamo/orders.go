@@ -16,13 +16,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/linecook/linecook/burger/orders"
+	"github.com/linecook/linecook/pipeline"
 )
 
 // Create writes a new order. It fails with orders.ErrExists if the id is
 // taken, so it never overwrites, and with orders.ErrWithdrawn if the order
 // was withdrawn: a write that lands after its withdrawal writes nothing.
 func (s *Store) Create(ctx context.Context, o orders.Order) error {
-	item, err := attributevalue.MarshalMap(toItem(o))
+	it := toItem(o)
+	if o.Status == orders.Accepted && len(o.Stages) == 0 {
+		// Listed in the sweep index until its first stage starts.
+		it.SweepShard, it.SweepAt = sweepShard(o.ID), o.CreatedAt.Add(s.sweepAfter).UnixMilli()
+	}
+	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return fmt.Errorf("create order %s: %w", o.ID, err)
 	}
@@ -226,10 +232,12 @@ func (s *Store) StartStage(ctx context.Context, id, stage, messageID string, at 
 	// Three rounds cover every interleaving with a concurrent delivery:
 	// each failed round means the state moved forward in between.
 	for range 3 {
+		// The first start of the first stage takes the order out of
+		// the sweep index: it is no longer only accepted.
 		o, err := s.update(ctx, id,
-			"SET stages.#s = :fresh, #status = :inprogress",
+			"SET stages.#s = :fresh, #status = :inprogress REMOVE #shard, #at",
 			"#kind = :order AND attribute_not_exists(stages.#s) AND #status <> :completed",
-			map[string]string{"#s": stage, "#kind": "kind", "#status": "status"},
+			map[string]string{"#s": stage, "#kind": "kind", "#status": "status", "#shard": pipeline.OrderTableSweepShard, "#at": pipeline.OrderTableSweepAt},
 			map[string]types.AttributeValue{
 				":fresh":      &types.AttributeValueMemberM{Value: fresh},
 				":inprogress": str(string(orders.InProgress)),
