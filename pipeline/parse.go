@@ -49,6 +49,14 @@ const (
 	DefaultNAT              = NATSingle
 	DefaultAPIDesiredCount  = 2
 	DefaultAPIPort          = 8080
+	// DefaultSweepAfter is how long an order may stay accepted (no stage
+	// started) before the API's sweeper sends it to the first stage again.
+	// It is well above the API's own accept path (four calls of at most
+	// 3 s) and a first stage's usual wait (its 30 s latency objective, a
+	// 30 s visibility timeout, a few retries), so that what the sweeper
+	// finds is mostly orders that were never sent, not orders still
+	// waiting their turn.
+	DefaultSweepAfter = 5 * time.Minute
 	// Generic workload defaults, for workers linecook does not ship.
 	DefaultProcessingTime = time.Second
 	DefaultConcurrency    = 10

@@ -130,3 +130,21 @@ const (
 	// APIKey is whether order requests need the API key (never the key).
 	APIKey = "api_key"
 )
+
+// Keys of the order API's sweeper, which sends orders left accepted again.
+const (
+	// SweepAfter is how long an order may stay accepted before the
+	// sweeper sends it again (LINECOOK_SWEEP_AFTER).
+	SweepAfter = "sweep_after"
+	// Stranded is how many orders a sweep found still accepted past
+	// their due time.
+	Stranded = "stranded"
+	// Resent is how many of them the sweep sent again (the others
+	// another sweeper took, or their first stage started meanwhile).
+	Resent = "resent"
+	// Resends is how many times the sweeper has sent one order again.
+	Resends = "resends"
+	// Waited is how long an order had been accepted, no stage started,
+	// when the sweeper sent it again.
+	Waited = "waited"
+)

@@ -36,13 +36,10 @@ import (
 )
 
 // DefaultSweepAfter is how long an order may stay accepted before the sweep
-// sends it again. It is well above the API's own accept path (four calls of
-// at most 3 s each) and a first stage's usual wait (its queue's 30 s
-// latency objective, a 30 s visibility timeout, a few retries), so that
-// what the sweep finds is mostly orders that were never sent, not orders
-// still waiting their turn; one that was only waiting costs a duplicate
-// message, which the first stage drops (orders.ErrDuplicate).
-const DefaultSweepAfter = 5 * time.Minute
+// may send it again, unless Config says otherwise: the stack's default. An
+// order that was only waiting in the queue when sent again costs a
+// duplicate message, which the first stage drops (orders.ErrDuplicate).
+const DefaultSweepAfter = pipeline.DefaultSweepAfter
 
 // MaxSweepBackoff caps the time between two sends of an order that stays
 // accepted: the gap doubles with the order's age (sends at SweepAfter, 2×,
