@@ -21,12 +21,13 @@ const (
 	EnvMaxReceiveCount   = "LINECOOK_MAX_RECEIVE_COUNT"
 	EnvPort              = "LINECOOK_PORT"
 	EnvAPIKey            = "LINECOOK_API_KEY"
+	EnvSweepAfter        = "LINECOOK_SWEEP_AFTER"
 )
 
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
 	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvMaxReceiveCount, EnvNextQueueURL,
-	EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker,
+	EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvSweepAfter, EnvVisibilityTimeout, EnvWorker,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
@@ -67,13 +68,18 @@ func (s Stage) Command() []string {
 }
 
 // APIEnv is the order API task's environment: it writes orders to the
-// table and sends them to the first stage's queue.
+// table and sends them to the first stage's queue, and its sweeper sends
+// again those left accepted past SweepAfter.
 func (a API) APIEnv(firstQueueURL, orderTable string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		EnvNextQueueURL: firstQueueURL,
 		EnvOrderTable:   orderTable,
 		EnvPort:         strconv.Itoa(a.Port),
 	}
+	if a.SweepAfter > 0 {
+		env[EnvSweepAfter] = a.SweepAfter.String()
+	}
+	return env
 }
 
 // APICommand is the linecook image's arguments for the order API.

@@ -104,12 +104,13 @@ type rawVPC struct {
 }
 
 type rawAPI struct {
-	CPU             *Int   `json:"cpu"`
-	Memory          *Int   `json:"memory"`
-	DesiredCount    *Int   `json:"desiredCount"`
-	Port            *Int   `json:"port"`
-	CertificateARN  string `json:"certificateArn"`
-	APIKeySecretARN string `json:"apiKeySecretArn"`
+	CPU             *Int      `json:"cpu"`
+	Memory          *Int      `json:"memory"`
+	DesiredCount    *Int      `json:"desiredCount"`
+	Port            *Int      `json:"port"`
+	CertificateARN  string    `json:"certificateArn"`
+	APIKeySecretARN string    `json:"apiKeySecretArn"`
+	SweepAfter      *Duration `json:"sweepAfter"`
 }
 
 type rawTable struct {
@@ -211,6 +212,9 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		}
 		seen[st.Name] = true
 		cfg.Stages = append(cfg.Stages, st)
+	}
+	if err := resolveSweepAfter(&cfg.API, cfg.Stages[0]); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -472,7 +476,37 @@ func parseAPI(get func(string) (string, bool)) (API, error) {
 	if a.APIKeySecretARN != "" && !IsARN(a.APIKeySecretARN, "secretsmanager") {
 		return API{}, &Error{Key: KeyAPI + ".apiKeySecretArn", Value: a.APIKeySecretARN, Reason: "not a Secrets Manager secret ARN (arn:aws:secretsmanager:…)"}
 	}
+	// Unset stays 0 here: its default depends on the first stage
+	// (resolveSweepAfter).
+	setDuration(&a.SweepAfter, r.SweepAfter)
+	if r.SweepAfter != nil {
+		if err := checkSweepAfter(KeyAPI+".sweepAfter", a.SweepAfter); err != nil {
+			return API{}, err
+		}
+	}
 	return a, nil
+}
+
+// resolveSweepAfter sets or checks api.sweepAfter against the first stage.
+// An order is accepted until the first stage starts it, so an order
+// waiting its turn looks stranded to the sweeper. Sending it again is
+// harmless (the stage drops the duplicate) but wasteful, so the sweeper
+// must wait longer than the first stage's usual longest wait: its latency
+// objective plus a visibility timeout (a worker that received the order
+// and died before starting it). The default is DefaultSweepAfter, or
+// twice that wait when more.
+func resolveSweepAfter(api *API, first Stage) error {
+	wait := first.Latency + first.VisibilityTimeout
+	if api.SweepAfter == 0 {
+		api.SweepAfter = min(max(DefaultSweepAfter, (2*wait).Round(time.Second)), maxSweepAfter)
+		return nil
+	}
+	if api.SweepAfter <= wait {
+		return &Error{Key: KeyAPI + ".sweepAfter", Value: api.SweepAfter.String(), Reason: fmt.Sprintf(
+			"must be more than the first stage's (%s) latency (%s) plus its visibility timeout (%s), %s: the sweeper would send again orders only waiting their turn (default: %s, or twice that sum if more)",
+			first.Name, first.Latency, first.VisibilityTimeout, wait, DefaultSweepAfter)}
+	}
+	return nil
 }
 
 func parseTable(get func(string) (string, bool)) (OrderTable, error) {

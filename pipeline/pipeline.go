@@ -156,6 +156,10 @@ type API struct {
 	// APIKeySecretARN names a Secrets Manager secret holding the API key;
 	// when set, requests need it in the X-Api-Key header.
 	APIKeySecretARN string
+	// SweepAfter is how long an order may stay accepted (no stage
+	// started) before the API's sweeper sends it to the first stage
+	// again. 0 leaves it to the API (DefaultSweepAfter).
+	SweepAfter time.Duration
 }
 
 // OrderTable is the DynamoDB table of orders.
