@@ -102,7 +102,9 @@ func (s *Server) compensate(ctx context.Context, o orders.Order, key string) {
 			logkey.OrderID, o.ID, logkey.TraceID, o.TraceID, logkey.IdempotencyKey, key != "")
 		return
 	case err != nil:
-		s.log.ErrorContext(ctx, "could not withdraw an order that was never sent; it stays accepted and unprocessed",
+		// It stays accepted, so the sweeper sends it after SweepAfter:
+		// it completes although this client is told 503.
+		s.log.ErrorContext(ctx, "could not withdraw an order that was never sent; the sweeper will send it, and it will complete",
 			logkey.OrderID, o.ID, logkey.TraceID, o.TraceID, logkey.IdempotencyKey, key != "", logkey.Error, err)
 		return
 	}
