@@ -31,12 +31,14 @@ const (
 	// scaleInProtection is off: its workers then never call the ECS
 	// agent's task protection endpoint (workers/protect).
 	EnvScaleInProtection = "LINECOOK_SCALE_IN_PROTECTION"
+	EnvSweepAfter        = "LINECOOK_SWEEP_AFTER"
 )
 
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
 	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvEventsTopicARN, EnvJWTAudience, EnvJWTIssuer, EnvJWTJWKSURL,
-	EnvMaxReceiveCount, EnvNextQueueURL, EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvVisibilityTimeout, EnvWorker,
+	EnvMaxReceiveCount, EnvNextQueueURL, EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvSweepAfter,
+	EnvVisibilityTimeout, EnvWorker,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
@@ -87,7 +89,8 @@ func (s Stage) Command() []string {
 }
 
 // APIEnv is the order API task's environment: it writes orders to the
-// table and sends them to the first stage's queue.
+// table and sends them to the first stage's queue, and its sweeper sends
+// again those left accepted past SweepAfter.
 func (a API) APIEnv(firstQueueURL, orderTable string) map[string]string {
 	env := map[string]string{
 		EnvNextQueueURL: firstQueueURL,
@@ -99,6 +102,9 @@ func (a API) APIEnv(firstQueueURL, orderTable string) map[string]string {
 		env[EnvJWTIssuer] = a.JWT.Issuer
 		env[EnvJWTAudience] = a.JWT.Audience
 		env[EnvJWTJWKSURL] = a.JWT.JWKSURL
+	}
+	if a.SweepAfter > 0 {
+		env[EnvSweepAfter] = a.SweepAfter.String()
 	}
 	return env
 }
@@ -124,4 +130,18 @@ const (
 	// OrderTableTTL is the attribute DynamoDB's TTL reads (epoch seconds):
 	// idempotency records expire through it.
 	OrderTableTTL = "expiresAt"
+	// OrderTableSweepIndex is a sparse global secondary index of the
+	// orders no stage has started: an order carries its keys from its
+	// write until its first stage starts, and nothing else ever does. The
+	// order API's sweeper queries it, never scanning the table, for
+	// orders left accepted too long (an API task died between writing an
+	// order and sending it) and sends them again.
+	OrderTableSweepIndex = "accepted"
+	// OrderTableSweepShard is the index's hash key (a string): one of a
+	// few shards, so that a busy API's index writes spread over several
+	// partitions instead of throttling one.
+	OrderTableSweepShard = "sweepShard"
+	// OrderTableSweepAt is the index's range key (a number, epoch
+	// milliseconds): when the order is next due for sending again.
+	OrderTableSweepAt = "sweepAt"
 )

@@ -139,6 +139,13 @@ var badConfigs = []badConfig{
 	{"api port not a port", one("linecook:api", `{"port":70000}`), "linecook:api.port", "70000", []string{"1024 to 65535"}},
 	{"api certificateArn", one("linecook:api", `{"certificateArn":"my-cert"}`), "linecook:api.certificateArn", "my-cert", []string{"arn:aws:acm:"}},
 	{"api apiKeySecretArn", one("linecook:api", `{"apiKeySecretArn":"arn:aws:ssm:us-east-1:1:parameter/k"}`), "linecook:api.apiKeySecretArn", "arn:aws:ssm:us-east-1:1:parameter/k", []string{"arn:aws:secretsmanager:"}},
+	{"api sweepAfter too short", one("linecook:api", `{"sweepAfter":"30s"}`), "linecook:api.sweepAfter", "30s", []string{"1m to 24h"}},
+	{"api sweepAfter not whole seconds", one("linecook:api", `{"sweepAfter":"90.5s"}`), "linecook:api.sweepAfter", "1m30.5s", []string{"whole seconds"}},
+	{"api sweepAfter not a duration", one("linecook:api", `{"sweepAfter":"later"}`), "linecook:api.sweepAfter", "later", []string{"duration"}},
+	{"api sweepAfter within the first stage's wait", map[string]string{
+		"linecook:api":    `{"sweepAfter":"5m"}`,
+		"linecook:stages": `[{"name":"pay","worker":"payment","latency":"4m","visibilityTimeout":"1m"},{"name":"fry","worker":"fry"}]`,
+	}, "linecook:api.sweepAfter", "5m0s", []string{"first stage's (pay) latency (4m0s) plus its visibility timeout (1m0s), 5m0s", "twice that sum"}},
 
 	{"api jwt not an object", one("linecook:api", `{"jwt":"https://login.example.com/"}`), "linecook:api.jwt", "https://login.example.com/", []string{"expected an object"}},
 	{"api jwt unknown field", jwt(`"iss":"https://login.example.com/"`), "linecook:api.jwt", "iss", []string{"unknown field", "audience, issuer, jwksUrl"}},

@@ -50,6 +50,14 @@ const (
 	DefaultNAT              = NATSingle
 	DefaultAPIDesiredCount  = 2
 	DefaultAPIPort          = 8080
+	// DefaultSweepAfter is how long an order may stay accepted (no stage
+	// started) before the API's sweeper sends it to the first stage again.
+	// It is well above the API's own accept path (four calls of at most
+	// 3 s) and a first stage's usual wait (its 30 s latency objective, a
+	// 30 s visibility timeout, a few retries), so that what the sweeper
+	// finds is mostly orders that were never sent, not orders still
+	// waiting their turn.
+	DefaultSweepAfter = 5 * time.Minute
 	// Generic workload defaults, for workers linecook does not ship.
 	DefaultProcessingTime = time.Second
 	DefaultConcurrency    = 10
@@ -98,13 +106,14 @@ type rawVPC struct {
 }
 
 type rawAPI struct {
-	CPU             *Int    `json:"cpu"`
-	Memory          *Int    `json:"memory"`
-	DesiredCount    *Int    `json:"desiredCount"`
-	Port            *Int    `json:"port"`
-	CertificateARN  string  `json:"certificateArn"`
-	APIKeySecretARN string  `json:"apiKeySecretArn"`
-	JWT             *rawJWT `json:"jwt"`
+	CPU             *Int      `json:"cpu"`
+	Memory          *Int      `json:"memory"`
+	DesiredCount    *Int      `json:"desiredCount"`
+	Port            *Int      `json:"port"`
+	CertificateARN  string    `json:"certificateArn"`
+	APIKeySecretARN string    `json:"apiKeySecretArn"`
+	SweepAfter      *Duration `json:"sweepAfter"`
+	JWT             *rawJWT   `json:"jwt"`
 }
 
 type rawJWT struct {
@@ -219,6 +228,9 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 		}
 		seen[st.Name] = true
 		cfg.Stages = append(cfg.Stages, st)
+	}
+	if err := resolveSweepAfter(&cfg.API, cfg.Stages[0]); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -489,6 +501,14 @@ func parseAPI(get func(string) (string, bool)) (API, error) {
 			return API{}, &Error{Key: KeyAPI + ".jwt." + field, Value: a.JWT.field(field), Reason: reason}
 		}
 	}
+	// Unset stays 0 here: its default depends on the first stage
+	// (resolveSweepAfter).
+	setDuration(&a.SweepAfter, r.SweepAfter)
+	if r.SweepAfter != nil {
+		if err := checkSweepAfter(KeyAPI+".sweepAfter", a.SweepAfter); err != nil {
+			return API{}, err
+		}
+	}
 	return a, nil
 }
 
@@ -550,6 +570,28 @@ func parseEvents(get func(string) (string, bool)) (Events, error) {
 		ev.Subscribers = append(ev.Subscribers, sub)
 	}
 	return ev, nil
+}
+
+// resolveSweepAfter sets or checks api.sweepAfter against the first stage.
+// An order is accepted until the first stage starts it, so an order
+// waiting its turn looks stranded to the sweeper. Sending it again is
+// harmless (the stage drops the duplicate) but wasteful, so the sweeper
+// must wait longer than the first stage's usual longest wait: its latency
+// objective plus a visibility timeout (a worker that received the order
+// and died before starting it). The default is DefaultSweepAfter, or
+// twice that wait when more.
+func resolveSweepAfter(api *API, first Stage) error {
+	wait := first.Latency + first.VisibilityTimeout
+	if api.SweepAfter == 0 {
+		api.SweepAfter = min(max(DefaultSweepAfter, (2*wait).Round(time.Second)), maxSweepAfter)
+		return nil
+	}
+	if api.SweepAfter <= wait {
+		return &Error{Key: KeyAPI + ".sweepAfter", Value: api.SweepAfter.String(), Reason: fmt.Sprintf(
+			"must be more than the first stage's (%s) latency (%s) plus its visibility timeout (%s), %s: the sweeper would send again orders only waiting their turn (default: %s, or twice that sum if more)",
+			first.Name, first.Latency, first.VisibilityTimeout, wait, DefaultSweepAfter)}
+	}
+	return nil
 }
 
 func parseTable(get func(string) (string, bool)) (OrderTable, error) {

@@ -48,8 +48,40 @@ func TestParseDefaultsToTheApplicationsPipeline(t *testing.T) {
 	if pay.DrainTimeout >= pay.StopTimeout {
 		t.Errorf("drain %s must be shorter than stop timeout %s", pay.DrainTimeout, pay.StopTimeout)
 	}
-	if cfg.VPC.AZs != 2 || cfg.VPC.NAT != NATSingle || cfg.LogRetentionDays != 14 || cfg.API.DesiredCount != 2 {
+	if cfg.VPC.AZs != 2 || cfg.VPC.NAT != NATSingle || cfg.LogRetentionDays != 14 || cfg.API.DesiredCount != 2 ||
+		cfg.API.SweepAfter != DefaultSweepAfter {
 		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+// TestSweepAfterStaysAboveTheFirstStagesWait: the sweeper's bound defaults
+// to 5m, or to twice the first stage's latency plus visibility timeout
+// when that is more, so that the orders it sends again are not merely
+// waiting; a bound set explicitly is kept.
+func TestSweepAfterStaysAboveTheFirstStagesWait(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]string
+		want   time.Duration
+	}{
+		{"default pipeline", nil, 5 * time.Minute},
+		{"slow first stage", map[string]string{"linecook:stages": `[{"name":"batch","worker":"payment","latency":"10m","visibilityTimeout":"1m"}]`}, 22 * time.Minute},
+		{"slow later stage", map[string]string{"linecook:stages": `[{"name":"pay","worker":"payment"},{"name":"grill","worker":"grill","latency":"1h"}]`}, 5 * time.Minute},
+		{"set", map[string]string{"linecook:api": `{"sweepAfter":"2m"}`}, 2 * time.Minute},
+		{"set in seconds", map[string]string{"linecook:api": `{"sweepAfter":900}`}, 15 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse(tc.values, kitchen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.API.SweepAfter != tc.want {
+				t.Errorf("api.sweepAfter = %s, want %s", cfg.API.SweepAfter, tc.want)
+			}
+			if got := cfg.API.APIEnv("q", "t")[EnvSweepAfter]; got != tc.want.String() {
+				t.Errorf("API task's %s = %q, want %s", EnvSweepAfter, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -185,6 +185,10 @@ type API struct {
 	// JWT, when set, makes the API accept an OIDC issuer's bearer tokens
 	// too (either credential will do).
 	JWT JWT
+	// SweepAfter is how long an order may stay accepted (no stage
+	// started) before the API's sweeper sends it to the first stage
+	// again. 0 leaves it to the API (DefaultSweepAfter).
+	SweepAfter time.Duration
 }
 
 // JWT is the OIDC issuer whose bearer tokens the API accepts: all three

@@ -99,6 +99,22 @@ func checkVisibilityTimeout(key string, d time.Duration) error {
 	return nil
 }
 
+// The range of api.sweepAfter: above the API's own accept path (at most
+// four calls of 3 s), and at most a day (an order the pipeline has not
+// started for a day is an incident, not a wait).
+const (
+	minSweepAfter = time.Minute
+	maxSweepAfter = 24 * time.Hour
+)
+
+// checkSweepAfter: whole seconds from a minute to a day.
+func checkSweepAfter(key string, d time.Duration) error {
+	if d < minSweepAfter || d > maxSweepAfter || d%time.Second != 0 {
+		return &Error{Key: key, Value: d.String(), Reason: "must be whole seconds from 1m to 24h (above the API's accept path, which takes at most 12s)"}
+	}
+	return nil
+}
+
 // checkMaxReceiveCount: SQS's redrive policy takes 1 to 1000 receives.
 func checkMaxReceiveCount(key string, n int) error {
 	if n < 1 || n > 1000 {
@@ -154,6 +170,9 @@ func StopTimeoutReason(d time.Duration) string { return reason(checkStopTimeout(
 
 // VisibilityTimeoutReason says why SQS refuses d as a visibility timeout.
 func VisibilityTimeoutReason(d time.Duration) string { return reason(checkVisibilityTimeout("", d)) }
+
+// SweepAfterReason says why d cannot be the API sweeper's bound.
+func SweepAfterReason(d time.Duration) string { return reason(checkSweepAfter("", d)) }
 
 // MaxReceiveCountReason says why SQS's redrive policy refuses n.
 func MaxReceiveCountReason(n int) string { return reason(checkMaxReceiveCount("", n)) }

@@ -39,6 +39,9 @@ func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.unavailable(w, r, "the order table", err)
 		return
 	}
+	if p := s.cfg.FaultCrashAfterWrite; p > 0 && s.rand() < p {
+		s.crash(ctx, o)
+	}
 	if err := s.send(ctx, o); err != nil {
 		s.compensate(ctx, o, key)
 		s.unavailable(w, r, "the order queue", err)
@@ -55,13 +58,31 @@ func (s *Server) placed(o orders.Order) {
 	s.events.Publish(events.Event{Type: events.Placed, OrderID: o.ID, Time: o.CreatedAt, TraceID: o.TraceID})
 }
 
-// send sends o to the first stage's queue, with its trace id as the
-// attribute the worker runtime carries from stage to stage.
+// crash is the fault LINECOOK_FAULT_CRASH_AFTER_WRITE injects, for the
+// fault tests only: the process dies at once, between writing the order
+// and sending it, as a SIGKILL (an out-of-memory kill, a lost host) can
+// kill it there. Nothing is flushed, no request is finished, and the
+// order is left accepted for the sweeper to find. The exit status is a
+// SIGKILLed process's.
+func (s *Server) crash(ctx context.Context, o orders.Order) {
+	s.log.ErrorContext(ctx, "fault injected: exiting between writing an order and sending it",
+		logkey.OrderID, o.ID, logkey.TraceID, o.TraceID)
+	s.exit(137)
+}
+
+// send sends o to the first stage's queue.
 func (s *Server) send(ctx context.Context, o orders.Order) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	_, err := s.queue.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:    aws.String(s.cfg.NextQueueURL),
+	return send(ctx, s.queue, s.cfg.NextQueueURL, o)
+}
+
+// send sends o to the queue at url, with its trace id as the attribute the
+// worker runtime carries from stage to stage: the API and the sweeper
+// send the same message.
+func send(ctx context.Context, q Queue, url string, o orders.Order) error {
+	_, err := q.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:    aws.String(url),
 		MessageBody: aws.String(string(orders.EncodeMessage(o))),
 		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
 			workers.TraceIDAttribute: {DataType: aws.String("String"), StringValue: aws.String(o.TraceID)},
@@ -90,7 +111,9 @@ func (s *Server) compensate(ctx context.Context, o orders.Order, key string) {
 			logkey.OrderID, o.ID, logkey.TraceID, o.TraceID, logkey.IdempotencyKey, key != "")
 		return
 	case err != nil:
-		s.log.ErrorContext(ctx, "could not withdraw an order that was never sent; it stays accepted and unprocessed",
+		// It stays accepted, so the sweeper sends it after SweepAfter:
+		// it completes although this client is told 503.
+		s.log.ErrorContext(ctx, "could not withdraw an order that was never sent; the sweeper will send it, and it will complete",
 			logkey.OrderID, o.ID, logkey.TraceID, o.TraceID, logkey.IdempotencyKey, key != "", logkey.Error, err)
 		return
 	}

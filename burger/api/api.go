@@ -36,13 +36,16 @@
 // the queue is dropped by the first stage (orders.ErrWithdrawn).
 //
 // What cannot be closed without a transaction is a crash of the API task
-// between the two writes (or a failed withdrawal): the record
-// stays "accepted" and no stage ever sees it. Requests with an
-// Idempotency-Key close that window for the client that retries: a retry
-// after IdempotencyWindow finds the claimed key unfinished and finishes the
-// work itself (re-sending is safe: every stage is idempotent). Requests
-// without a key leave such an order stuck in "accepted"; it is visible as
-// an accepted order that never starts, and nobody was told it would.
+// between the two writes (or a failed withdrawal): the record stays
+// "accepted" and no stage sees it. The Sweeper, running beside the server
+// in every API task, closes it: it finds orders left accepted past
+// SweepAfter through the table's sparse index of unstarted orders and
+// sends them to the first stage again (sweep.go). Requests with an
+// Idempotency-Key are also finished by the client's retry: a retry after
+// IdempotencyWindow finds the claimed key unfinished and finishes the work
+// itself. Either way an order may be sent twice, which the first stage
+// absorbs: a message of an order whose stage another message holds is
+// dropped (orders.ErrDuplicate), and one whose stage has ended skips it.
 package api
 
 import (
@@ -56,6 +59,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +119,8 @@ type Server struct {
 	events events.Publisher
 	// jwt verifies bearer tokens; nil when no issuer is configured.
 	jwt *oidc.Verifier
+	// exit ends the process (os.Exit) when a fault is injected.
+	exit func(code int)
 	// wrap, set by tests only, wraps the handler Serve serves.
 	wrap func(http.Handler) http.Handler
 }
@@ -127,6 +133,7 @@ func (s *Server) PublishEvents(p events.Publisher) { s.events = p }
 // error logs. cfg must be valid (see Config.Validate); Port is only used
 // by Run.
 func New(cfg Config, store Store, queue Queue, log *slog.Logger) (*Server, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,7 +143,7 @@ func New(cfg Config, store Store, queue Queue, log *slog.Logger) (*Server, error
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: store, queue: queue, log: log, now: time.Now, rand: rand.Float64, events: events.Nop{}}
+	s := &Server{cfg: cfg, store: store, queue: queue, log: log, now: time.Now, rand: rand.Float64, events: events.Nop{}, exit: os.Exit}
 	if cfg.APIKey != "" {
 		s.apiKey = sha256.Sum256([]byte(cfg.APIKey))
 	}

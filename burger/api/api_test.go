@@ -25,6 +25,7 @@ import (
 	"github.com/linecook/linecook/burger/handlers"
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/burger/orders/dynamo"
+	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/tools/emulators/emutest"
 	"github.com/linecook/linecook/workers"
 )
@@ -48,6 +49,8 @@ type deps struct {
 	cfg   *api.Config
 	store api.Store
 	queue api.Queue
+	// server, if set, is called with the server before it serves.
+	server func(*api.Server)
 }
 
 func start(t testing.TB, change func(*deps)) *fixture {
@@ -71,6 +74,9 @@ func start(t testing.TB, change func(*deps)) *fixture {
 	s, err := api.New(f.cfg, d.store, d.queue, slog.New(slog.NewJSONHandler(out, nil)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d.server != nil {
+		d.server(s)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -531,6 +537,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		{"LINECOOK_NEXT_QUEUE_URL", "http://sqs.local/000000000000/payment"}, {"LINECOOK_ORDER_TABLE", "orders"},
 		{"LINECOOK_PORT", ""}, {"LINECOOK_API_KEY", ""}, {"LINECOOK_AWS_TIMEOUT", ""}, {"LINECOOK_SHUTDOWN_TIMEOUT", ""},
 		{"LINECOOK_PAYMENT_DELAY", "1500ms"}, {"LINECOOK_WORK_SCALE", ""}, {"LINECOOK_WORK_JITTER", ""},
+		{"LINECOOK_SWEEP_AFTER", ""}, {"LINECOOK_FAULT_CRASH_AFTER_WRITE", ""},
 	} {
 		t.Setenv(kv[0], kv[1])
 		if kv[1] == "" {
@@ -542,8 +549,23 @@ func TestConfigFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Port != 8080 || cfg.OrderTable != "orders" || cfg.AWSTimeout != 3*time.Second || cfg.ShutdownTimeout != 20*time.Second ||
-		cfg.PaymentDelay != 1500*time.Millisecond || cfg.WorkScale != 1 || cfg.APIKey != "" {
+		cfg.PaymentDelay != 1500*time.Millisecond || cfg.WorkScale != 1 || cfg.APIKey != "" ||
+		cfg.SweepAfter != pipeline.DefaultSweepAfter || cfg.FaultCrashAfterWrite != 0 {
 		t.Errorf("LoadConfig() = %+v", cfg)
+	}
+	for _, bad := range [][3]string{
+		{"LINECOOK_SWEEP_AFTER", "0s", "LINECOOK_SWEEP_AFTER=0s: must be positive"},
+		{"LINECOOK_SWEEP_AFTER", "-1m", "LINECOOK_SWEEP_AFTER=-1m0s: must be positive"},
+		{"LINECOOK_FAULT_CRASH_AFTER_WRITE", "1.5", "LINECOOK_FAULT_CRASH_AFTER_WRITE=1.5: must be a probability"},
+		{"LINECOOK_FAULT_CRASH_AFTER_WRITE", "-0.1", "LINECOOK_FAULT_CRASH_AFTER_WRITE=-0.1: must be a probability"},
+		{"LINECOOK_FAULT_CRASH_AFTER_WRITE", "NaN", "LINECOOK_FAULT_CRASH_AFTER_WRITE=NaN: must be a probability"},
+	} {
+		t.Run(bad[0]+"="+bad[1], func(t *testing.T) {
+			t.Setenv(bad[0], bad[1])
+			if _, err := api.LoadConfig(); err == nil || !strings.Contains(err.Error(), bad[2]) {
+				t.Errorf("LoadConfig() = %v, want an error containing %q", err, bad[2])
+			}
+		})
 	}
 	os.Unsetenv("LINECOOK_ORDER_TABLE")
 	if _, err := api.LoadConfig(); err == nil || !strings.Contains(err.Error(), "ORDER_TABLE") {

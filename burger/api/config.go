@@ -9,6 +9,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/linecook/linecook/burger/handlers"
+	"github.com/linecook/linecook/pipeline"
 )
 
 // Config is the order API's configuration. LoadConfig reads it from the
@@ -26,6 +27,11 @@ import (
 //	LINECOOK_PAYMENT_DELAY     3s     the synchronous path's inline payment (see handlers.Config)
 //	LINECOOK_WORK_SCALE        1      scales it, as for the workers
 //	LINECOOK_WORK_JITTER       0.1    varies it, as for the workers
+//	LINECOOK_SWEEP_AFTER       5m     an order left accepted this long (no stage started) is sent to the first stage again (see Sweeper)
+//
+// and, for fault tests only, never set by the stack:
+//
+//	LINECOOK_FAULT_CRASH_AFTER_WRITE  0  probability (0 to 1) that accepting an order exits the process, as a SIGKILL would, between writing the order and sending it
 type Config struct {
 	Port            int           `envconfig:"PORT" default:"8080"`
 	NextQueueURL    string        `envconfig:"NEXT_QUEUE_URL" required:"true"`
@@ -33,6 +39,13 @@ type Config struct {
 	APIKey          string        `envconfig:"API_KEY"`
 	AWSTimeout      time.Duration `envconfig:"AWS_TIMEOUT" default:"3s"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	// SweepAfter is how long an order may stay accepted before the
+	// sweeper sends it again; the stack's linecook:api.sweepAfter.
+	SweepAfter time.Duration `envconfig:"SWEEP_AFTER" default:"5m"`
+	// FaultCrashAfterWrite makes the API die between the two writes of
+	// an order with this probability, for the fault tests
+	// (tools/reliability) that prove the sweeper: 0, the default, never.
+	FaultCrashAfterWrite float64 `envconfig:"FAULT_CRASH_AFTER_WRITE"`
 	// Work times POST /orders/sync's inline payment, with the same
 	// variables and defaults as the payment worker's.
 	handlers.Work
@@ -53,6 +66,15 @@ type Config struct {
 	// take; 0 means 10 × AWSTimeout (a request makes at most four calls
 	// after its claim).
 	IdempotencyWindow time.Duration `ignored:"true"`
+}
+
+// withDefaults fills the settings a Config literal may leave zero (the
+// environment always sets them) with their defaults.
+func (c Config) withDefaults() Config {
+	if c.SweepAfter == 0 {
+		c.SweepAfter = pipeline.DefaultSweepAfter
+	}
+	return c
 }
 
 // LoadConfig reads the configuration from LINECOOK_* variables and
@@ -79,6 +101,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("LINECOOK_AWS_TIMEOUT=%s: must be positive (default 3s)", c.AWSTimeout)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("LINECOOK_SHUTDOWN_TIMEOUT=%s: must be positive (default 20s)", c.ShutdownTimeout)
+	case c.SweepAfter <= 0:
+		return fmt.Errorf("LINECOOK_SWEEP_AFTER=%s: must be positive (default 5m)", c.SweepAfter)
+	case !(c.FaultCrashAfterWrite >= 0 && c.FaultCrashAfterWrite <= 1):
+		return fmt.Errorf("LINECOOK_FAULT_CRASH_AFTER_WRITE=%g: must be a probability from 0 (never, the default) to 1", c.FaultCrashAfterWrite)
 	}
 	if err := c.validateJWT(); err != nil {
 		return err

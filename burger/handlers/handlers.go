@@ -5,8 +5,9 @@
 //
 // Every handler does the same three steps on the order's record: start the
 // stage (idempotent: a redelivery counts an attempt, or finds the stage
-// already ended and skips the work), do the work (a sleep that honours
-// ctx), end the stage (applied at most once). The last stage of the
+// already ended and skips the work; another message of the same order
+// while the stage is under way is a duplicate and is dropped), do the work
+// (a sleep that honours ctx), end the stage (applied at most once). The last stage of the
 // pipeline marks the order completed in the same write. So SQS's
 // at-least-once delivery never records a stage twice, a worker stopped
 // mid-work leaves the order to the redelivery, and the runtime may forward
@@ -43,7 +44,7 @@ var Names = []string{PaymentWorker, GrillWorker, FryWorker, AssembleWorker}
 
 // Store is what the stages need of the order store (orders/dynamo.Store).
 type Store interface {
-	StartStage(ctx context.Context, id, stage string, at time.Time) (orders.StageState, error)
+	StartStage(ctx context.Context, id, stage, messageID string, at time.Time) (orders.StageState, error)
 	EndStage(ctx context.Context, id, stage string, at time.Time, complete bool) (bool, error)
 	Complete(ctx context.Context, id string, at time.Time) (bool, error)
 }
@@ -257,8 +258,15 @@ func (s stage) handle(ctx context.Context, msg workers.Message) (workers.Output,
 	name := s.stageName(msg)
 	log := s.deps.Log.With(logkey.Stage, name, logkey.OrderID, m.OrderID, logkey.TraceID, msg.TraceID, logkey.MessageID, msg.ID, logkey.ReceiveCount, msg.ReceiveCount)
 
-	st, err := s.deps.Store.StartStage(ctx, m.OrderID, name, s.deps.Now())
+	st, err := s.deps.Store.StartStage(ctx, m.OrderID, name, msg.ID, s.deps.Now())
 	switch {
+	case errors.Is(err, orders.ErrDuplicate):
+		// Another message of the order is doing this stage's work (the
+		// sweeper re-sent an order that was only waiting, or a stage
+		// forwarded it twice). That message ends the stage and forwards
+		// the order, or comes back until it does or is dead-lettered.
+		log.Info("another message of the order holds the stage; dropping this duplicate", logkey.HeldBy, st.MessageID)
+		return workers.Output{Drop: true}, nil
 	case errors.Is(err, orders.ErrWithdrawn):
 		// Its send reported a failure, so the API withdrew it and told
 		// the client to retry; the message arrived all the same.

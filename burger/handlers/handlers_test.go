@@ -372,3 +372,45 @@ func TestHandlersPublishOrderEvents(t *testing.T) {
 		t.Errorf("events %+v, want one failed with its reason", rec.evs)
 	}
 }
+
+// TestAResentOrderBeingWorkedOnIsNotWorkedTwice: the API's sweeper sends
+// an order again when it has stayed accepted too long, which it may have
+// only because its first message was still waiting. When both messages
+// reach the stage together, the second must be dropped, not worked: the
+// first one holds the stage. After the stage has ended, a late duplicate
+// finds it done.
+func TestAResentOrderBeingWorkedOnIsNotWorkedTwice(t *testing.T) {
+	store := emutest.Table(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var works atomic.Int64
+	// Payment takes 300 ms: long enough for the duplicate to arrive mid-work.
+	cfg := handlers.Config{Work: handlers.Work{PaymentDelay: 3 * time.Second, WorkScale: 0.1, Jitter: 0.1}}
+	pay := handlers.NewPayment(handlers.Deps{Store: store, Config: cfg, Log: quiet, Rand: func() float64 { works.Add(1); return 0.5 }})
+
+	first := newMessage(t, store, "payment")
+	resent := first
+	resent.ID = first.ID + "-resent" // the same body, as the sweeper sends it, in another message
+	done := make(chan error, 1)
+	go func() {
+		_, err := pay.Handle(ctx, first)
+		done <- err
+	}()
+	for getOrder(t, store, first).Stages["payment"].Attempts == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	out, err := pay.Handle(ctx, resent)
+	if err != nil || !out.Drop {
+		t.Errorf("the re-sent message while the first is worked on = %+v, %v; want dropped without error", out, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the first message = %v", err)
+	}
+	if out, err := pay.Handle(ctx, resent); err != nil || out.Drop {
+		t.Errorf("the re-sent message after the stage ended = %+v, %v; want success, forwarded (the next stage absorbs it the same way)", out, err)
+	}
+	st := getOrder(t, store, first).Stages["payment"]
+	if n := works.Load(); n != 1 || st.Attempts != 1 || !st.Ended() || st.MessageID != first.ID {
+		t.Errorf("work ran %d times; stage %+v; want once, one attempt, ended, held by %s", n, st, first.ID)
+	}
+}

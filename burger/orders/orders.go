@@ -41,6 +41,18 @@ var (
 	// ErrStarted: the order is past accepted, so it may no longer be
 	// withdrawn as a compensation.
 	ErrStarted = errors.New("order already started")
+	// ErrNotStranded: a claim to send an order again found it no longer
+	// stranded at the time named: a stage started it, it was withdrawn,
+	// or another sweeper claimed it first.
+	ErrNotStranded = errors.New("order no longer stranded")
+	// ErrDuplicate: another message of the order holds the stage (it
+	// started the stage, which has not ended). The message at hand is a
+	// duplicate: the API's sweeper re-sent an order that was only
+	// waiting in the queue, or a stage forwarded the order twice. The
+	// holder either ends the stage or, failing, comes back (SQS keeps it
+	// until it is deleted or dead-lettered), so the duplicate is dropped
+	// rather than doing the work a second time.
+	ErrDuplicate = errors.New("another message of the order holds the stage")
 	// ErrWithdrawn: the API withdrew the order because it could not tell
 	// whether the order reached the first queue, and answered 503. A
 	// message of it found in a queue is a ghost, to be dropped: the client
@@ -80,6 +92,19 @@ type Order struct {
 	CompletedAt time.Time
 	// Stages maps a stage name to its progress on this order.
 	Stages map[string]StageState
+	// Resends counts the times the API's sweeper sent the order to the
+	// first stage again because it stayed accepted too long.
+	Resends int
+}
+
+// Stranded is an order the sweep finds still accepted past the time it was
+// due to have been started: its API task may have died between writing it
+// and sending it, or it may only be waiting in a long queue.
+type Stranded struct {
+	ID string
+	// Due is when it became due; a claim to send it again names it, so
+	// that of several sweepers one only sends it.
+	Due time.Time
 }
 
 // StageState is one stage's progress on one order.
@@ -92,6 +117,11 @@ type StageState struct {
 	// Attempts counts the deliveries that started the work: 1 unless a
 	// worker failed or was stopped mid-work.
 	Attempts int
+	// MessageID is the SQS message that started the stage, which holds
+	// it: its redeliveries may start the work again, other messages of
+	// the order may not (ErrDuplicate). Empty for a stage started
+	// without one (by a worker older than the rule).
+	MessageID string
 }
 
 // Ended reports whether the stage's work on the order is done.
@@ -124,6 +154,9 @@ type Timeline struct {
 	EndToEndMs *float64 `json:"endToEndMs,omitempty"`
 	// Stages in the order they started.
 	Stages []StageTimeline `json:"stages"`
+	// Resends counts the API sweeper's sends of the order beyond the
+	// first (it stayed accepted too long).
+	Resends int `json:"resends,omitempty"`
 }
 
 // StageTimeline is one stage in a Timeline.
@@ -151,6 +184,7 @@ func (o Order) Timeline() Timeline {
 		Items:     o.Items,
 		CreatedAt: o.CreatedAt,
 		Stages:    make([]StageTimeline, 0, len(o.Stages)),
+		Resends:   o.Resends,
 	}
 	if t.Items == nil {
 		t.Items = []Line{}

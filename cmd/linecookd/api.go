@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -28,7 +29,7 @@ func init() {
 	register(command{
 		name:    "api",
 		usage:   "api",
-		summary: "serve the order API on LINECOOK_PORT (needs LINECOOK_NEXT_QUEUE_URL, LINECOOK_ORDER_TABLE)",
+		summary: "serve the order API on LINECOOK_PORT, and sweep orders left accepted (needs LINECOOK_NEXT_QUEUE_URL, LINECOOK_ORDER_TABLE)",
 		run:     runAPI,
 	})
 }
@@ -45,15 +46,32 @@ func runAPI(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	store := orderStore(awsCfg, cfg.OrderTable, cfg.AWSTimeout)
-	srv, err := api.New(cfg, store, sqs.NewFromConfig(awsCfg), log)
+	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), dynamo.Config{Table: cfg.OrderTable, Timeout: cfg.AWSTimeout, SweepAfter: cfg.SweepAfter})
+	queue := sqs.NewFromConfig(awsCfg)
+	srv, err := api.New(cfg, store, queue, log)
 	if err != nil {
 		return err
 	}
 	pub, closeEvents := orderEvents(awsCfg, log)
 	defer closeEvents()
 	srv.PublishEvents(pub)
-	return srv.Run(ctx)
+	// The sweeper runs in this process, beside the server, rather than
+	// as a service of its own: every API task has the table, the queue
+	// and the permissions it needs, some task is always running while
+	// orders are being taken (ECS replaces a dead one), and a service
+	// for it would cost a task of its own. Several tasks sweeping is
+	// safe (see api.Sweeper).
+	sw, err := api.NewSweeper(cfg, store, queue, log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { sw.Run(ctx) })
+	err = srv.Run(ctx)
+	cancel() // the server failed on its own: stop sweeping too
+	wg.Wait()
+	return err
 }
 
 // orderEvents publishes order events to LINECOOK_EVENTS_TOPIC_ARN, or

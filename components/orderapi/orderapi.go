@@ -1,9 +1,10 @@
 // Package orderapi is a Pulumi component for the pipeline's front door: an
 // internet-facing Application Load Balancer in public subnets, the order
 // API on Fargate in private subnets reachable only from the load balancer,
-// and the DynamoDB table of orders. The API writes an order to the table
-// and sends it to the first stage's queue; its task role may do exactly
-// that.
+// and the DynamoDB table of orders, with its sparse index of the orders no
+// stage has started. The API writes an order to the table and sends it to
+// the first stage's queue, and its sweeper queries the index for orders
+// left accepted and sends them again; its task role may do exactly that.
 //
 // It reads no configuration; the API's settings come as a pipeline.API,
 // plain data.
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -93,6 +95,12 @@ type Args struct {
 	// Retention of the API's logs in days, one CloudWatch Logs accepts.
 	// Default 14.
 	LogRetentionDays int `pulumi:"logRetentionDays,optional"`
+	// Seconds an order may stay accepted (no stage started) before the
+	// API's sweeper sends it to the first stage again: 60 to 86400, and
+	// best more than the first stage's latency plus its visibility
+	// timeout (an order waiting that long is sent twice, and the stage
+	// drops the duplicate). Default 300.
+	SweepAfterSeconds int `pulumi:"sweepAfterSeconds,optional"`
 }
 
 // ArgsOf is the API's own settings from linecook's stack config
@@ -102,6 +110,7 @@ func ArgsOf(api pipeline.API, table pipeline.OrderTable) Args {
 		Port: api.Port, Cpu: api.CPU, Memory: api.Memory, DesiredCount: api.DesiredCount,
 		ApiKeySecretArn: api.APIKeySecretARN, PointInTimeRecovery: table.PointInTimeRecovery, DeletionProtection: table.DeletionProtection,
 		JwtIssuer: api.JWT.Issuer, JwtAudience: api.JWT.Audience, JwksUrl: api.JWT.JWKSURL,
+		SweepAfterSeconds: int(api.SweepAfter / time.Second),
 	}
 	if api.CertificateARN != "" {
 		a.CertificateArn = pulumi.String(api.CertificateARN)
@@ -151,7 +160,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		HashKey:     pulumi.String(pipeline.OrderTableKey),
 		Attributes: dynamodb.TableAttributeArray{
 			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableKey), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableSweepShard), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableSweepAt), Type: pulumi.String("N")},
 		},
+		// Sparse: only orders no stage has started carry its keys. The
+		// sweeper needs no more than the keys (the id and the due
+		// time), so each order costs the index two small writes.
+		GlobalSecondaryIndexes: dynamodb.TableGlobalSecondaryIndexArray{&dynamodb.TableGlobalSecondaryIndexArgs{
+			Name:           pulumi.String(pipeline.OrderTableSweepIndex),
+			HashKey:        pulumi.String(pipeline.OrderTableSweepShard),
+			RangeKey:       pulumi.String(pipeline.OrderTableSweepAt),
+			ProjectionType: pulumi.String("KEYS_ONLY"),
+		}},
 		// Idempotency records carry an expiry; without TTL they would be
 		// kept forever.
 		Ttl: &dynamodb.TableTtlArgs{AttributeName: pulumi.String(pipeline.OrderTableTTL), Enabled: pulumi.Bool(true)},
@@ -294,10 +314,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if topic == nil {
 		topic = pulumi.String("")
 	}
+	// The API reads and writes single items; only the sweeper queries,
+	// and only the index: a Scan or a Query of the table is refused.
 	policy := pulumi.All(args.QueueArn, table.Arn, topic).ApplyT(func(v []any) string {
 		st := []iampolicy.Statement{
 			iampolicy.Allow("AcceptOrders", []string{"sqs:SendMessage", "sqs:GetQueueAttributes"}, v[0].(string)),
-			iampolicy.Allow("StoreOrders", []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, v[1].(string)),
+			iampolicy.Allow("StoreOrders", []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, v[1].(string)),
+			iampolicy.Allow("SweepAcceptedOrders", []string{"dynamodb:Query"}, v[1].(string)+"/index/"+pipeline.OrderTableSweepIndex),
 		}
 		if t := v[2].(string); t != "" {
 			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, t))
@@ -385,6 +408,7 @@ func (a *Args) resolve() (pipeline.API, error) {
 		Memory: or(a.Memory, pipeline.DefaultMemory), DesiredCount: or(a.DesiredCount, pipeline.DefaultAPIDesiredCount),
 		APIKeySecretARN: a.ApiKeySecretArn,
 		JWT:             pipeline.JWT{Issuer: a.JwtIssuer, Audience: a.JwtAudience, JWKSURL: a.JwksUrl},
+		SweepAfter:      time.Duration(or(a.SweepAfterSeconds, int(pipeline.DefaultSweepAfter/time.Second))) * time.Second,
 	}
 	var errs []error
 	bad := func(arg string, v any, reason string) { errs = append(errs, fmt.Errorf("%s %v: %s", arg, v, reason)) }
@@ -405,6 +429,9 @@ func (a *Args) resolve() (pipeline.API, error) {
 		if r := pipeline.LogRetentionReason(a.LogRetentionDays); r != "" {
 			bad("logRetentionDays", a.LogRetentionDays, r)
 		}
+	}
+	if r := pipeline.SweepAfterReason(api.SweepAfter); r != "" {
+		bad("sweepAfterSeconds", a.SweepAfterSeconds, r)
 	}
 	if v := a.ApiKeySecretArn; v != "" && !pipeline.IsARN(v, "secretsmanager") {
 		bad("apiKeySecretArn", v, "not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")

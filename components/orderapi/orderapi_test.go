@@ -114,6 +114,18 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		!tbl.Bool("ttl.enabled") || tbl.String("ttl.attributeName") != "expiresAt" {
 		t.Errorf("table = %v, want id (S), on demand, encrypted, PITR and protection off by default", tbl.Inputs)
 	}
+	// The sweeper's sparse index of unstarted orders: keyed by shard and
+	// due time, keys only; both keys declared, as DynamoDB requires.
+	if tbl.String("globalSecondaryIndexes.0.name") != pipeline.OrderTableSweepIndex ||
+		tbl.String("globalSecondaryIndexes.0.hashKey") != pipeline.OrderTableSweepShard ||
+		tbl.String("globalSecondaryIndexes.0.rangeKey") != pipeline.OrderTableSweepAt ||
+		tbl.String("globalSecondaryIndexes.0.projectionType") != "KEYS_ONLY" || tbl.Get("globalSecondaryIndexes.1") != nil {
+		t.Errorf("indexes = %v, want the one sweep index", tbl.Get("globalSecondaryIndexes"))
+	}
+	if tbl.String("attributes.1.name") != pipeline.OrderTableSweepShard || tbl.String("attributes.1.type") != "S" ||
+		tbl.String("attributes.2.name") != pipeline.OrderTableSweepAt || tbl.String("attributes.2.type") != "N" {
+		t.Errorf("attributes = %v, want id (S), sweepShard (S), sweepAt (N)", tbl.Get("attributes"))
+	}
 
 	var defs []struct {
 		Command      []string
@@ -141,9 +153,11 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		"sqs:SendMessage":        {queueArn},
 		"sqs:GetQueueAttributes": {queueArn},
 	}
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} {
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} {
 		wantTask[a] = []string{tbl.Outputs["arn"].(string)}
 	}
+	// Query on the sweep index only: never on the table, never a Scan.
+	wantTask["dynamodb:Query"] = []string{tbl.Outputs["arn"].(string) + "/index/accepted"}
 	if !maps.EqualFunc(grants, wantTask, slices.Equal) {
 		t.Errorf("API task role = %v\nwant %v", grants, wantTask)
 	}
@@ -153,7 +167,7 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 }
 
 func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
-	api, table := apiFrom(t, `{"certificateArn":"`+certArn+`","apiKeySecretArn":"`+secretArn+`","port":9000}`,
+	api, table := apiFrom(t, `{"certificateArn":"`+certArn+`","apiKeySecretArn":"`+secretArn+`","port":9000,"sweepAfter":"10m"}`,
 		`{"pointInTimeRecovery":true,"deletionProtection":true}`)
 	r := run(t, api, table)
 	m := r.m
@@ -179,10 +193,14 @@ func TestOrderAPIOverHTTPSWithKey(t *testing.T) {
 	}
 
 	var defs []struct {
-		Secrets []struct{ Name, ValueFrom string }
+		Secrets     []struct{ Name, ValueFrom string }
+		Environment []struct{ Name, Value string }
 	}
 	if err := m.OfType(awstest.ECSTaskDefinition)[0].JSON("containerDefinitions", &defs); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Contains(defs[0].Environment, struct{ Name, Value string }{"LINECOOK_SWEEP_AFTER", "10m0s"}) {
+		t.Errorf("environment = %+v, want LINECOOK_SWEEP_AFTER=10m0s", defs[0].Environment)
 	}
 	if len(defs[0].Secrets) != 1 || defs[0].Secrets[0].Name != "LINECOOK_API_KEY" || defs[0].Secrets[0].ValueFrom != secretArn {
 		t.Errorf("secrets = %+v, want LINECOOK_API_KEY from the secret", defs[0].Secrets)
@@ -279,12 +297,13 @@ func TestOrderAPIArgErrors(t *testing.T) {
 	api, _ := apiFrom(t, "", "")
 	m, err := awstest.Run(func(ctx *pulumi.Context) error {
 		args := orderapi.ArgsOf(api, pipeline.OrderTable{})
-		args.Cpu, args.Port, args.LogRetentionDays = 300, 70000, 10
+		args.Cpu, args.Port, args.LogRetentionDays, args.SweepAfterSeconds = 300, 70000, 10, 30
 		_, err := orderapi.New(ctx, "api", &args)
 		return err
 	})
 	for _, want := range []string{"image (unset): required", "queueArn (unset): required", "privateSubnetIds (unset): required",
-		"cpu 300: not a Fargate CPU size", "port 70000: must be a TCP port", "logRetentionDays 10: not a CloudWatch Logs retention"} {
+		"cpu 300: not a Fargate CPU size", "port 70000: must be a TCP port", "logRetentionDays 10: not a CloudWatch Logs retention",
+		"sweepAfterSeconds 30: must be whole seconds from 1m to 24h"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error = %v, want it to say %q", err, want)
 		}

@@ -241,8 +241,11 @@ func TestNoWildcardOnQueuesOrTables(t *testing.T) {
 					t.Errorf("%s: %s has no resource", p.Name, a)
 				}
 				for _, res := range s.Resource {
-					if strings.Contains(res, "*") || !known[res] {
-						t.Errorf("%s: %s on %q, want the ARN of a queue or table in this stack", p.Name, a, res)
+					// An index of a table is named by the table's ARN:
+					// the sweeper's Query is granted on its index only.
+					table, _, _ := strings.Cut(res, "/index/")
+					if strings.Contains(res, "*") || !known[table] {
+						t.Errorf("%s: %s on %q, want the ARN of a queue or table in this stack, or of a table's index", p.Name, a, res)
 					}
 				}
 			}

@@ -2,7 +2,10 @@
 // emulators, each stage's queue and DLQ with the cloud settings, the order
 // API and every stage's workers as separate OS processes with the
 // environment their ECS task definitions set, local autoscaling driven by
-// the same policy plans the stack deploys, and a live dashboard.
+// the same policy plans the stack deploys, and a live dashboard. A task
+// that exits on its own, a worker or an API task, is replaced a second
+// later, as an ECS service replaces a failed task; an API task's
+// replacement listens on its predecessor's port.
 //
 // Each worker gets ECS_AGENT_URI pointing at its own path on a local
 // stand-in for the ECS agent's task scale-in protection endpoint, and the

@@ -53,6 +53,12 @@ type Options struct {
 	Log *slog.Logger
 	// EmulatorLog receives the emulators' own output; nil discards it.
 	EmulatorLog io.Writer
+	// APITasks is how many API tasks run, each on its own port (there is
+	// no load balancer locally: APIURLs lists them); 0 means one.
+	APITasks int
+	// APIEnv is extra environment for the API tasks, on top of the
+	// stack's: the fault tests inject faults through it.
+	APIEnv map[string]string
 }
 
 // Runner is a running local pipeline.
@@ -67,6 +73,9 @@ type Runner struct {
 	history  *history
 	scalers  []scaler
 	apiURL   string
+	apiPorts []int          // by API slot
+	apiSlot  map[string]int // API task name → its slot
+	apiSeq   int
 	dashURL  string
 	started  time.Time
 	cancel   context.CancelFunc
@@ -202,8 +211,18 @@ func (o *Options) defaults() error {
 	return os.MkdirAll(o.WorkDir, 0o755)
 }
 
-// APIURL is the order API's base URL.
+// APIURL is the order API's base URL (the first API task's).
 func (r *Runner) APIURL() string { return r.apiURL }
+
+// APIURLs are every API task's base URL, one per Options.APITasks. A
+// replaced task keeps its predecessor's.
+func (r *Runner) APIURLs() []string {
+	var out []string
+	for _, p := range r.apiPorts {
+		out = append(out, fmt.Sprintf("http://127.0.0.1:%d", p))
+	}
+	return out
+}
 
 // DashboardURL is the dashboard's URL, or "" without one.
 func (r *Runner) DashboardURL() string { return r.dashURL }
@@ -265,12 +284,34 @@ func (r *Runner) grace() time.Duration {
 }
 
 func (r *Runner) startAPI(ctx context.Context) error {
-	port, err := FreePort()
-	if err != nil {
-		return err
+	r.apiSlot = map[string]int{}
+	for range max(r.opts.APITasks, 1) {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		r.apiPorts = append(r.apiPorts, port)
+		if err := r.startAPITask(len(r.apiPorts) - 1); err != nil {
+			return err
+		}
 	}
+	r.apiURL = r.APIURLs()[0]
+	for _, u := range r.APIURLs() {
+		if err := WaitHealthy(ctx, u+"/healthz", 30*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startAPITask starts an API task in a slot: on the slot's port, named
+// "api" for the first task of the run and "api-2", "api-3", … after it,
+// so that a replacement's log does not overwrite its predecessor's. Once
+// the run is stopping it starts nothing: the lock held across the check
+// and the start keeps a replacement from slipping past Stop.
+func (r *Runner) startAPITask(slot int) error {
 	a := r.opts.Config.API
-	a.Port = port
+	a.Port = r.apiPorts[slot]
 	// The local pipeline places its own orders and has no token issuer
 	// to sign them, as it has no API key (a secret in AWS): its API asks
 	// for neither, whatever linecook:api.jwt says.
@@ -278,11 +319,22 @@ func (r *Runner) startAPI(ctx context.Context) error {
 	env := a.APIEnv(r.queues[0].URL, r.table)
 	env[pipeline.EnvEventsTopicARN] = r.EventsTopic()
 	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)
-	if _, err := r.sup.Start("api", "", pipeline.APICommand(), env); err != nil {
-		return err
+	for k, v := range r.opts.APIEnv {
+		env[k] = v
 	}
-	r.apiURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	return WaitHealthy(ctx, r.apiURL+"/healthz", 30*time.Second)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return nil
+	}
+	r.apiSeq++
+	name := "api"
+	if r.apiSeq > 1 {
+		name = fmt.Sprintf("api-%d", r.apiSeq)
+	}
+	r.apiSlot[name] = slot
+	_, err := r.sup.Start(name, "", pipeline.APICommand(), env)
+	return err
 }
 
 // taskEnv is a stage's ECS environment, with the workers' simulated work
@@ -325,16 +377,22 @@ func (r *Runner) startWorker(i int) error {
 	return nil
 }
 
-// onExit replaces a worker that exited on its own (a crash), as an ECS
-// service replaces a failed task.
+// onExit replaces a task that exited on its own (a crash), a worker or an
+// API task, as an ECS service replaces a failed task.
 func (r *Runner) onExit(t *Task, stopped bool) {
 	r.agent.forget(t.Name)
 	r.mu.Lock()
 	quitting := r.stopping
+	slot, isAPI := r.apiSlot[t.Name]
 	r.mu.Unlock()
-	if stopped || quitting || t.Stage == "" {
-		if !stopped && !quitting {
-			r.opts.Log.Error("the order API exited", "task", t.Name, "err", t.Err())
+	if stopped || quitting {
+		return
+	}
+	if isAPI {
+		r.opts.Log.Warn("the order API exited; starting a replacement on its port", "task", t.Name, "err", t.Err())
+		time.Sleep(time.Second)
+		if err := r.startAPITask(slot); err != nil {
+			r.opts.Log.Error("replacement failed", "task", t.Name, "err", err)
 		}
 		return
 	}

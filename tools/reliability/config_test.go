@@ -61,17 +61,19 @@ func TestWhatTheStackAcceptsTheTasksAccept(t *testing.T) {
 		}
 	}
 	// The API task, at the limits of its own settings.
-	for _, port := range []string{"1024", "8080", "65535"} {
-		cfg, err := pipeline.Parse(map[string]string{"linecook:api": `{"port":` + port + `}`}, handlers.Pipeline())
+	for _, field := range []string{`"port":1024`, `"port":8080`, `"port":65535`, `"sweepAfter":"61s"`, `"sweepAfter":"24h"`, `"sweepAfter":86400`} {
+		cfg, err := pipeline.Parse(map[string]string{"linecook:api": "{" + field + "}"}, handlers.Pipeline())
 		if err != nil {
-			t.Errorf("api.port %s: %v", port, err)
+			t.Errorf("api %s: %v", field, err)
 			continue
 		}
 		for k, v := range cfg.API.APIEnv("https://sqs.us-east-1.amazonaws.com/1/pay", "orders") {
 			t.Setenv(k, v)
 		}
-		if _, err := api.LoadConfig(); err != nil {
-			t.Errorf("api.port %s: the stack accepts it, but the API refuses to start: %v", port, err)
+		if got, err := api.LoadConfig(); err != nil {
+			t.Errorf("api %s: the stack accepts it, but the API refuses to start: %v", field, err)
+		} else if got.SweepAfter != cfg.API.SweepAfter {
+			t.Errorf("api %s: the stack says sweep after %s, the API would sweep after %s", field, cfg.API.SweepAfter, got.SweepAfter)
 		}
 	}
 	if accepted == 0 || accepted == tried {

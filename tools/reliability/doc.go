@@ -11,6 +11,7 @@
 // and the workers' own logs.
 //
 //	TestKillDashNine        kill -9 a worker of every stage while 600 orders are in flight
+//	TestKillDashNineAPI     kill -9 the API tasks, and crash them between an order's write and its send, under load
 //	TestSIGTERMUnderLoad    SIGTERM (ECS scale-in) a busy worker: it drains before SIGKILL would come
 //	TestSQSOutage           stop the SQS emulator mid-run and start it again
 //	TestPoisonMessages      invalid, unknown, panicking and always-failing messages beside good ones

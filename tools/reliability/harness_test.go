@@ -41,6 +41,10 @@ type spec struct {
 	scale float64
 	// taskCommand replaces linecookd (the poison test's fault injector).
 	taskCommand []string
+	// apiTasks is how many API tasks run (0: one); apiEnv is extra
+	// environment for them (the API fault test's hook and bound).
+	apiTasks int
+	apiEnv   map[string]string
 }
 
 // stageOpts tunes one burger stage of a test pipeline.
@@ -117,7 +121,7 @@ func startPipeline(t *testing.T, s spec) *pipe {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r, err := local.Start(ctx, local.Options{
-		Config: cfg, Stack: "rel", TaskCommand: cmd, TimeScale: s.scale, WorkDir: work,
+		Config: cfg, Stack: "rel", TaskCommand: cmd, TimeScale: s.scale, WorkDir: work, APITasks: s.apiTasks, APIEnv: s.apiEnv,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -301,6 +305,7 @@ var absorbedMessages = []string{
 	"stage already ended; not redoing the work",
 	"a concurrent delivery ended the stage first",
 	"order already completed; dropping the message",
+	"another message of the order holds the stage; dropping this duplicate",
 }
 
 // delivery is one receive of one message by one stage, as the logs tell it.

@@ -68,6 +68,9 @@ const (
 	EndedAt = "ended_at"
 	// Attempts is how many times the stage was started on the order.
 	Attempts = "attempts"
+	// HeldBy is the id of the message that holds a stage of an order (it
+	// started the stage): a duplicate message of the order is dropped.
+	HeldBy = "held_by"
 )
 
 // Keys of a worker's life: its start, its queues, SQS outages, its drain.
@@ -159,4 +162,22 @@ const (
 	EventType = "event_type"
 	// Count is how many items a line is about (events in a batch).
 	Count = "count"
+)
+
+// Keys of the order API's sweeper, which sends orders left accepted again.
+const (
+	// SweepAfter is how long an order may stay accepted before the
+	// sweeper sends it again (LINECOOK_SWEEP_AFTER).
+	SweepAfter = "sweep_after"
+	// Stranded is how many orders a sweep found still accepted past
+	// their due time.
+	Stranded = "stranded"
+	// Resent is how many of them the sweep sent again (the others
+	// another sweeper took, or their first stage started meanwhile).
+	Resent = "resent"
+	// Resends is how many times the sweeper has sent one order again.
+	Resends = "resends"
+	// Waited is how long an order had been accepted, no stage started,
+	// when the sweeper sent it again.
+	Waited = "waited"
 )

@@ -1,7 +1,8 @@
 // Package dynamo keeps orders in a DynamoDB table: hash key "id" (a
-// string), on-demand capacity, nothing else. Orders are items keyed by
-// their ULID; idempotency records share the table under "idem#<key>" and
-// are told apart by their "kind" attribute.
+// string), on-demand capacity, and one sparse index of the orders no stage
+// has started (see sweep.go). Orders are items keyed by their ULID;
+// idempotency records share the table under "idem#<key>" and are told
+// apart by their "kind" attribute.
 //
 // Every state change is a single conditional write on the state it
 // changes, so at-least-once delivery cannot apply anything twice: a stage
@@ -51,13 +52,19 @@ type Config struct {
 	Table string
 	// Timeout bounds each call; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// SweepAfter is how long a new order may stay accepted (no stage
+	// started) before the sweep may send it again; 0 means
+	// DefaultSweepAfter. Only the API, which writes orders and sweeps
+	// them, needs to set it.
+	SweepAfter time.Duration
 }
 
 // Store is the order store. It is safe for concurrent use.
 type Store struct {
-	db      *dynamodb.Client
-	table   string
-	timeout time.Duration
+	db         *dynamodb.Client
+	table      string
+	timeout    time.Duration
+	sweepAfter time.Duration
 }
 
 // New returns a store on cfg.Table through db.
@@ -65,7 +72,10 @@ func New(db *dynamodb.Client, cfg Config) *Store {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	return &Store{db: db, table: cfg.Table, timeout: cfg.Timeout}
+	if cfg.SweepAfter <= 0 {
+		cfg.SweepAfter = DefaultSweepAfter
+	}
+	return &Store{db: db, table: cfg.Table, timeout: cfg.Timeout, sweepAfter: cfg.SweepAfter}
 }
 
 // Table is the table's name.

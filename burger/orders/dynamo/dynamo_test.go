@@ -62,7 +62,7 @@ func TestStageLifecycleAppliesOnce(t *testing.T) {
 	}
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 
-	st, err := s.StartStage(ctx(t), o.ID, "grill", at(100))
+	st, err := s.StartStage(ctx(t), o.ID, "grill", "m1", at(100))
 	if err != nil || st.Attempts != 1 || !st.StartedAt.Equal(at(100)) || st.Ended() {
 		t.Fatalf("first StartStage = %+v, %v; want attempt 1 started at +100ms", st, err)
 	}
@@ -70,7 +70,7 @@ func TestStageLifecycleAppliesOnce(t *testing.T) {
 		t.Errorf("status after a stage started = %s, want in-progress", got.Status)
 	}
 	// A redelivery before the stage ended: another attempt, same start.
-	st, err = s.StartStage(ctx(t), o.ID, "grill", at(200))
+	st, err = s.StartStage(ctx(t), o.ID, "grill", "m1", at(200))
 	if err != nil || st.Attempts != 2 || !st.StartedAt.Equal(at(100)) {
 		t.Fatalf("second StartStage = %+v, %v; want attempt 2, start kept", st, err)
 	}
@@ -83,7 +83,7 @@ func TestStageLifecycleAppliesOnce(t *testing.T) {
 		t.Fatalf("second EndStage = %v, %v; want not applied, no error", applied, err)
 	}
 	// A redelivery after the end: nothing changes, the caller sees Ended.
-	st, err = s.StartStage(ctx(t), o.ID, "grill", at(3000))
+	st, err = s.StartStage(ctx(t), o.ID, "grill", "m1", at(3000))
 	if err != nil || !st.Ended() || st.Attempts != 2 || !st.EndedAt.Equal(at(2200)) {
 		t.Fatalf("StartStage after end = %+v, %v; want ended at +2200ms after 2 attempts", st, err)
 	}
@@ -98,11 +98,53 @@ func TestStageLifecycleAppliesOnce(t *testing.T) {
 	if _, err := s.EndStage(ctx(t), o.ID, "fry", at(1), false); !errors.Is(err, orders.ErrNotStarted) {
 		t.Errorf("EndStage of a stage never started = %v, want ErrNotStarted", err)
 	}
-	if _, err := s.StartStage(ctx(t), orders.NewID(t0), "grill", at(1)); !errors.Is(err, orders.ErrNotFound) {
+	if _, err := s.StartStage(ctx(t), orders.NewID(t0), "grill", "m1", at(1)); !errors.Is(err, orders.ErrNotFound) {
 		t.Errorf("StartStage on an unknown order = %v, want ErrNotFound", err)
 	}
 	if _, err := s.EndStage(ctx(t), orders.NewID(t0), "grill", at(1), true); !errors.Is(err, orders.ErrNotFound) {
 		t.Errorf("EndStage on an unknown order = %v, want ErrNotFound", err)
+	}
+}
+
+// TestAStageIsHeldByTheMessageThatStartedIt: the sweeper may send an
+// order again while its first message is still being worked on. The
+// second message must not start the work again; the first one's
+// redeliveries (its worker died) must.
+func TestAStageIsHeldByTheMessageThatStartedIt(t *testing.T) {
+	s := emutest.Table(t)
+	o := newOrder(t)
+	if err := s.Create(ctx(t), o); err != nil {
+		t.Fatal(err)
+	}
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	if st, err := s.StartStage(ctx(t), o.ID, "payment", "first", at(100)); err != nil || st.MessageID != "first" || st.Attempts != 1 {
+		t.Fatalf("StartStage(first) = %+v, %v; want attempt 1 held by first", st, err)
+	}
+	st, err := s.StartStage(ctx(t), o.ID, "payment", "resent", at(200))
+	if !errors.Is(err, orders.ErrDuplicate) || st.MessageID != "first" {
+		t.Fatalf("StartStage(resent) while first holds the stage = %+v, %v; want ErrDuplicate naming first", st, err)
+	}
+	if got, _ := s.Get(ctx(t), o.ID); got.Stages["payment"].Attempts != 1 {
+		t.Errorf("a duplicate counted an attempt: %+v", got.Stages["payment"])
+	}
+	// The holder's worker died: SQS redelivers the same message.
+	if st, err := s.StartStage(ctx(t), o.ID, "payment", "first", at(300)); err != nil || st.Attempts != 2 || !st.StartedAt.Equal(at(100)) {
+		t.Fatalf("redelivery of first = %+v, %v; want attempt 2, start kept", st, err)
+	}
+	if applied, err := s.EndStage(ctx(t), o.ID, "payment", at(400), false); err != nil || !applied {
+		t.Fatalf("EndStage = %v, %v", applied, err)
+	}
+	// Once the stage has ended, any message finds it done.
+	if st, err := s.StartStage(ctx(t), o.ID, "payment", "resent", at(500)); err != nil || !st.Ended() {
+		t.Errorf("StartStage(resent) after the end = %+v, %v; want the ended state", st, err)
+	}
+	// A stage started without a message id (an older worker) holds
+	// nothing: a delivery may take the work over, as before.
+	if _, err := s.StartStage(ctx(t), o.ID, "grill", "", at(600)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.StartStage(ctx(t), o.ID, "grill", "other", at(700)); err != nil || st.Attempts != 2 {
+		t.Errorf("StartStage(other) on a stage held by nothing = %+v, %v; want attempt 2", st, err)
 	}
 }
 
@@ -113,7 +155,7 @@ func TestCompletionHappensOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := t0.Add(5 * time.Second)
-	if _, err := s.StartStage(ctx(t), o.ID, "assemble", t0.Add(4*time.Second)); err != nil {
+	if _, err := s.StartStage(ctx(t), o.ID, "assemble", "m1", t0.Add(4*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if applied, err := s.EndStage(ctx(t), o.ID, "assemble", end, true); err != nil || !applied {
@@ -132,7 +174,7 @@ func TestCompletionHappensOnce(t *testing.T) {
 	if got.Status != orders.Completed || !got.CompletedAt.Equal(end) || !got.Stages["assemble"].EndedAt.Equal(end) {
 		t.Errorf("order = status %s completed %v assemble %+v; want completed once at %v", got.Status, got.CompletedAt, got.Stages["assemble"], end)
 	}
-	if _, err := s.StartStage(ctx(t), o.ID, "late", end); !errors.Is(err, orders.ErrCompleted) {
+	if _, err := s.StartStage(ctx(t), o.ID, "late", "m1", end); !errors.Is(err, orders.ErrCompleted) {
 		t.Errorf("StartStage of a new stage on a completed order = %v, want ErrCompleted", err)
 	}
 	if _, err := s.Complete(ctx(t), orders.NewID(t0), end); !errors.Is(err, orders.ErrNotFound) {
@@ -156,7 +198,7 @@ func TestConcurrentDeliveries(t *testing.T) {
 	errs := make([]error, 2*n)
 	for i := range n {
 		wg.Go(func() {
-			st, err := s.StartStage(ctx(t), o.ID, "payment", t0)
+			st, err := s.StartStage(ctx(t), o.ID, "payment", "m1", t0)
 			starts[i], errs[i] = st.Attempts, err
 		})
 	}
@@ -201,7 +243,7 @@ func TestWithdrawOnlyUnstartedOrdersAndKeepThemWithdrawn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.StartStage(ctx(t), b.ID, "payment", t0); err != nil {
+	if _, err := s.StartStage(ctx(t), b.ID, "payment", "m1", t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Withdraw(ctx(t), a.ID, t0); err != nil {
@@ -228,7 +270,7 @@ func TestWithdrawOnlyUnstartedOrdersAndKeepThemWithdrawn(t *testing.T) {
 	if err := s.Create(ctx(t), late); !errors.Is(err, orders.ErrWithdrawn) {
 		t.Errorf("Create after Withdraw = %v, want ErrWithdrawn", err)
 	}
-	if _, err := s.StartStage(ctx(t), late.ID, "payment", t0); !errors.Is(err, orders.ErrWithdrawn) {
+	if _, err := s.StartStage(ctx(t), late.ID, "payment", "m1", t0); !errors.Is(err, orders.ErrWithdrawn) {
 		t.Errorf("StartStage of a withdrawn order = %v, want ErrWithdrawn", err)
 	}
 	all, err := s.Recent(ctx(t), 10)

@@ -20,6 +20,11 @@ type orderItem struct {
 	CreatedAt   time.Time            `dynamodbav:"createdAt"`
 	CompletedAt *time.Time           `dynamodbav:"completedAt,omitempty"`
 	Stages      map[string]stageItem `dynamodbav:"stages"`
+	// The sweep index's keys (see sweep.go): set on an accepted order
+	// only, removed when its first stage starts.
+	SweepShard string `dynamodbav:"sweepShard,omitempty"`
+	SweepAt    int64  `dynamodbav:"sweepAt,omitempty"`
+	Resends    int    `dynamodbav:"resends,omitempty"`
 }
 
 type lineItem struct {
@@ -31,6 +36,7 @@ type stageItem struct {
 	StartedAt time.Time  `dynamodbav:"startedAt"`
 	EndedAt   *time.Time `dynamodbav:"endedAt,omitempty"`
 	Attempts  int        `dynamodbav:"attempts"`
+	MessageID string     `dynamodbav:"messageId,omitempty"`
 }
 
 type idemItem struct {
@@ -75,7 +81,7 @@ func toItem(o orders.Order) orderItem {
 }
 
 func toStageItem(st orders.StageState) stageItem {
-	si := stageItem{StartedAt: st.StartedAt.UTC(), Attempts: st.Attempts}
+	si := stageItem{StartedAt: st.StartedAt.UTC(), Attempts: st.Attempts, MessageID: st.MessageID}
 	if st.Ended() {
 		end := st.EndedAt.UTC()
 		si.EndedAt = &end
@@ -87,6 +93,7 @@ func (it orderItem) order() orders.Order {
 	o := orders.Order{
 		ID: it.ID, Status: orders.Status(it.Status), TraceID: it.TraceID, PlacedBy: it.PlacedBy,
 		CreatedAt: it.CreatedAt, Stages: make(map[string]orders.StageState, len(it.Stages)),
+		Resends: it.Resends,
 	}
 	for _, l := range it.Items {
 		o.Items = append(o.Items, orders.Line(l))
@@ -101,7 +108,7 @@ func (it orderItem) order() orders.Order {
 }
 
 func (si stageItem) state() orders.StageState {
-	st := orders.StageState{StartedAt: si.StartedAt, Attempts: si.Attempts}
+	st := orders.StageState{StartedAt: si.StartedAt, Attempts: si.Attempts, MessageID: si.MessageID}
 	if si.EndedAt != nil {
 		st.EndedAt = *si.EndedAt
 	}

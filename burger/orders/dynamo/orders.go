@@ -16,13 +16,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/linecook/linecook/burger/orders"
+	"github.com/linecook/linecook/pipeline"
 )
 
 // Create writes a new order. It fails with orders.ErrExists if the id is
 // taken, so it never overwrites, and with orders.ErrWithdrawn if the order
 // was withdrawn: a write that lands after its withdrawal writes nothing.
 func (s *Store) Create(ctx context.Context, o orders.Order) error {
-	item, err := attributevalue.MarshalMap(toItem(o))
+	it := toItem(o)
+	if o.Status == orders.Accepted && len(o.Stages) == 0 {
+		// Listed in the sweep index until its first stage starts.
+		it.SweepShard, it.SweepAt = sweepShard(o.ID), o.CreatedAt.Add(s.sweepAfter).UnixMilli()
+	}
+	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return fmt.Errorf("create order %s: %w", o.ID, err)
 	}
@@ -192,31 +198,48 @@ func updateInput(table, id, update, cond string, names map[string]string, values
 	}
 }
 
-// StartStage records that stage started work on order id at the given time
-// and returns the stage's state:
+// StartStage records that stage started work on order id at the given
+// time, on behalf of the SQS message messageID, and returns the stage's
+// state:
 //
-//   - first delivery: the stage's state is created (Attempts 1) and the
-//     order moves to in-progress;
-//   - a redelivery while the stage has not ended (a worker failed or was
-//     stopped mid-work): Attempts grows, StartedAt stays;
+//   - first delivery: the stage's state is created (Attempts 1), held by
+//     messageID, and the order moves to in-progress;
+//   - a redelivery of the holding message while the stage has not ended
+//     (a worker failed or was stopped mid-work): Attempts grows,
+//     StartedAt stays;
+//   - another message of the order while the stage has not ended (a
+//     duplicate: the sweeper re-sent an order that was only waiting, or
+//     a stage forwarded it twice): orders.ErrDuplicate, with the state,
+//     and nothing is written: the holder does the work, not both;
 //   - the stage has ended: the state is returned unchanged, Ended() true,
 //     and the caller must not redo the work.
 //
-// An unknown order is orders.ErrNotFound; a completed order on which the
-// stage never ran is orders.ErrCompleted.
-func (s *Store) StartStage(ctx context.Context, id, stage string, at time.Time) (orders.StageState, error) {
-	names := map[string]string{"#s": stage}
+// An empty messageID holds nothing and is held by nothing: any delivery
+// may start the work again (as before stages were held). An unknown order
+// is orders.ErrNotFound; a completed order on which the stage never ran is
+// orders.ErrCompleted.
+func (s *Store) StartStage(ctx context.Context, id, stage, messageID string, at time.Time) (orders.StageState, error) {
+	fresh := map[string]types.AttributeValue{"startedAt": timeValue(at), "attempts": &types.AttributeValueMemberN{Value: "1"}}
+	again, againCond := "SET stages.#s.attempts = stages.#s.attempts + :one", "attribute_exists(stages.#s) AND attribute_not_exists(stages.#s.endedAt)"
+	againValues := map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}
+	if messageID != "" {
+		fresh["messageId"] = str(messageID)
+		// A stage held by no message was started by an older worker:
+		// any delivery may take it over, as then.
+		againCond += " AND (attribute_not_exists(stages.#s.messageId) OR stages.#s.messageId = :mid)"
+		againValues[":mid"] = str(messageID)
+	}
 	// Three rounds cover every interleaving with a concurrent delivery:
 	// each failed round means the state moved forward in between.
 	for range 3 {
+		// The first start of the first stage takes the order out of
+		// the sweep index: it is no longer only accepted.
 		o, err := s.update(ctx, id,
-			"SET stages.#s = :fresh, #status = :inprogress",
+			"SET stages.#s = :fresh, #status = :inprogress REMOVE #shard, #at",
 			"#kind = :order AND attribute_not_exists(stages.#s) AND #status <> :completed",
-			map[string]string{"#s": stage, "#kind": "kind", "#status": "status"},
+			map[string]string{"#s": stage, "#kind": "kind", "#status": "status", "#shard": pipeline.OrderTableSweepShard, "#at": pipeline.OrderTableSweepAt},
 			map[string]types.AttributeValue{
-				":fresh": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-					"startedAt": timeValue(at), "attempts": &types.AttributeValueMemberN{Value: "1"},
-				}},
+				":fresh":      &types.AttributeValueMemberM{Value: fresh},
 				":inprogress": str(string(orders.InProgress)),
 				":completed":  str(string(orders.Completed)),
 				":order":      str(kindOrder),
@@ -227,10 +250,7 @@ func (s *Store) StartStage(ctx context.Context, id, stage string, at time.Time) 
 		if !conditionFailed(err) {
 			return orders.StageState{}, fmt.Errorf("start %s on order %s: %w", stage, id, err)
 		}
-		o, err = s.update(ctx, id,
-			"SET stages.#s.attempts = stages.#s.attempts + :one",
-			"attribute_exists(stages.#s) AND attribute_not_exists(stages.#s.endedAt)",
-			names, map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}})
+		o, err = s.update(ctx, id, again, againCond, map[string]string{"#s": stage}, againValues)
 		if err == nil {
 			return o.Stages[stage], nil
 		}
@@ -245,6 +265,8 @@ func (s *Store) StartStage(ctx context.Context, id, stage string, at time.Time) 
 		switch {
 		case ok && st.Ended():
 			return st, nil
+		case ok && messageID != "" && st.MessageID != "" && st.MessageID != messageID:
+			return st, fmt.Errorf("start %s on order %s with message %s: held by message %s: %w", stage, id, messageID, st.MessageID, orders.ErrDuplicate)
 		case !ok && o.Status == orders.Completed:
 			return orders.StageState{}, fmt.Errorf("start %s on order %s: %w", stage, id, orders.ErrCompleted)
 		}

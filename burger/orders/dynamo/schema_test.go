@@ -8,7 +8,8 @@ import (
 )
 
 // TestSchemaMatchesTheStack: the stack creates the table from pipeline's
-// constants; the items written here must use the same key and TTL names.
+// constants; the items written here must use the same key, TTL and index
+// key names.
 func TestSchemaMatchesTheStack(t *testing.T) {
 	for _, tc := range []struct {
 		typ   reflect.Type
@@ -18,6 +19,9 @@ func TestSchemaMatchesTheStack(t *testing.T) {
 		{reflect.TypeOf(orderItem{}), "ID", pipeline.OrderTableKey},
 		{reflect.TypeOf(idemItem{}), "ID", pipeline.OrderTableKey},
 		{reflect.TypeOf(idemItem{}), "ExpiresAt", pipeline.OrderTableTTL},
+		{reflect.TypeOf(orderItem{}), "SweepShard", pipeline.OrderTableSweepShard + ",omitempty"},
+		{reflect.TypeOf(orderItem{}), "SweepAt", pipeline.OrderTableSweepAt + ",omitempty"},
+		{reflect.TypeOf(sweepKeys{}), "SweepAt", pipeline.OrderTableSweepAt},
 	} {
 		f, ok := tc.typ.FieldByName(tc.field)
 		if got := f.Tag.Get("dynamodbav"); !ok || got != tc.want {

@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/linecook/linecook/pipeline"
 )
 
 // Ping reads a key that never exists: a cheap check that the table is
@@ -24,20 +27,40 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// EnsureTable creates the table if it does not exist, with the key and
-// billing the infrastructure gives it, and waits until it is active. It is
-// for local runs and tests; in AWS the stack owns the table.
+// EnsureTable creates the table if it does not exist, with the key, index
+// and billing the infrastructure gives it (components/orderapi), and waits
+// until it is active. It is for local runs and tests; in AWS the stack
+// owns the table.
 func (s *Store) EnsureTable(ctx context.Context) error {
-	_, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	desc, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
 	var missing *types.ResourceNotFoundException
 	switch {
 	case err == nil:
+		if !slices.ContainsFunc(desc.Table.GlobalSecondaryIndexes, func(i types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(i.IndexName) == pipeline.OrderTableSweepIndex
+		}) {
+			return fmt.Errorf("table %s %w", s.table, errNoSweepIndex)
+		}
 	case errors.As(err, &missing):
 		_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:            &s.table,
-			BillingMode:          types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
-			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+			TableName:   &s.table,
+			BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{
+				{AttributeName: aws.String(pipeline.OrderTableKey), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(pipeline.OrderTableSweepShard), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(pipeline.OrderTableSweepAt), AttributeType: types.ScalarAttributeTypeN},
+			},
+			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(pipeline.OrderTableKey), KeyType: types.KeyTypeHash}},
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+				IndexName: aws.String(pipeline.OrderTableSweepIndex),
+				KeySchema: []types.KeySchemaElement{
+					{AttributeName: aws.String(pipeline.OrderTableSweepShard), KeyType: types.KeyTypeHash},
+					{AttributeName: aws.String(pipeline.OrderTableSweepAt), KeyType: types.KeyTypeRange},
+				},
+				// The sweep needs the id and the due time, which
+				// the keys hold; it reads the rest in its claim.
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			}},
 		})
 		var inUse *types.ResourceInUseException
 		if err != nil && !errors.As(err, &inUse) {
