@@ -18,6 +18,7 @@ func TestSchemaMatchesTheStack(t *testing.T) {
 		{reflect.TypeOf(orderItem{}), "ID", pipeline.OrderTableKey},
 		{reflect.TypeOf(idemItem{}), "ID", pipeline.OrderTableKey},
 		{reflect.TypeOf(idemItem{}), "ExpiresAt", pipeline.OrderTableTTL},
+		{reflect.TypeOf(orderItem{}), "CreatedDay", pipeline.OrderTableRecentDay + ",omitempty"},
 	} {
 		f, ok := tc.typ.FieldByName(tc.field)
 		if got := f.Tag.Get("dynamodbav"); !ok || got != tc.want {

@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/linecook/linecook/pipeline"
 )
 
 // Ping reads a key that never exists: a cheap check that the table is
@@ -24,20 +27,40 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// EnsureTable creates the table if it does not exist, with the key and
-// billing the infrastructure gives it, and waits until it is active. It is
-// for local runs and tests; in AWS the stack owns the table.
+// EnsureTable creates the table if it does not exist, with the key, index
+// and billing the infrastructure gives it (components/orderapi), and waits
+// until it is active. It is for local runs and tests; in AWS the stack
+// owns the table. A table that exists without the index is an error: it
+// was made by an older linecook, and the live page would find no orders.
 func (s *Store) EnsureTable(ctx context.Context) error {
-	_, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	desc, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
 	var missing *types.ResourceNotFoundException
 	switch {
 	case err == nil:
+		if !slices.ContainsFunc(desc.Table.GlobalSecondaryIndexes, func(i types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(i.IndexName) == pipeline.OrderTableRecentIndex
+		}) {
+			return fmt.Errorf("table %s has no index %s: it was created by an older linecook; delete it to have it created again", s.table, pipeline.OrderTableRecentIndex)
+		}
 	case errors.As(err, &missing):
 		_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:            &s.table,
-			BillingMode:          types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
-			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+			TableName:   &s.table,
+			BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{
+				{AttributeName: aws.String(pipeline.OrderTableKey), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(pipeline.OrderTableRecentDay), AttributeType: types.ScalarAttributeTypeS},
+			},
+			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(pipeline.OrderTableKey), KeyType: types.KeyTypeHash}},
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+				IndexName: aws.String(pipeline.OrderTableRecentIndex),
+				KeySchema: []types.KeySchemaElement{
+					{AttributeName: aws.String(pipeline.OrderTableRecentDay), KeyType: types.KeyTypeHash},
+					{AttributeName: aws.String(pipeline.OrderTableKey), KeyType: types.KeyTypeRange},
+				},
+				// Keys only: stage updates then never write to the
+				// index (see RecentIDs).
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			}},
 		})
 		var inUse *types.ResourceInUseException
 		if err != nil && !errors.As(err, &inUse) {
