@@ -137,6 +137,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		HashKey:     pulumi.String(pipeline.OrderTableKey),
 		Attributes: dynamodb.TableAttributeArray{
 			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableKey), Type: pulumi.String("S")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableRecentDay), Type: pulumi.String("S")},
+		},
+		// The live page's newest orders, by a Query of one day's
+		// partition rather than a Scan. Keys only: stage updates never
+		// write to it. Added to an existing table, it lists the orders
+		// placed from then on (older ones lack its key).
+		GlobalSecondaryIndexes: dynamodb.TableGlobalSecondaryIndexArray{
+			&dynamodb.TableGlobalSecondaryIndexArgs{
+				Name:           pulumi.String(pipeline.OrderTableRecentIndex),
+				HashKey:        pulumi.String(pipeline.OrderTableRecentDay),
+				RangeKey:       pulumi.String(pipeline.OrderTableKey),
+				ProjectionType: pulumi.String("KEYS_ONLY"),
+			},
 		},
 		// Idempotency records carry an expiry; without TTL they would be
 		// kept forever.
@@ -283,8 +296,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	policy := pulumi.All(args.QueueArn, table.Arn, topic).ApplyT(func(v []any) string {
 		st := []iampolicy.Statement{
 			iampolicy.Allow("AcceptOrders", []string{"sqs:SendMessage", "sqs:GetQueueAttributes"}, v[0].(string)),
-			iampolicy.Allow("StoreOrders", []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, v[1].(string)),
+			iampolicy.Allow("StoreOrders", []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, v[1].(string)),
 		}
+		// The live page: the newest ids from the recent index, then
+		// the orders by key.
+		st = append(st,
+			iampolicy.Allow("ListRecentOrders", []string{"dynamodb:Query"}, v[1].(string)+"/index/"+pipeline.OrderTableRecentIndex),
+			iampolicy.Allow("ReadRecentOrders", []string{"dynamodb:BatchGetItem"}, v[1].(string)))
 		if t := v[2].(string); t != "" {
 			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, t))
 		}

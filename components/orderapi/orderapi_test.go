@@ -114,6 +114,13 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		!tbl.Bool("ttl.enabled") || tbl.String("ttl.attributeName") != "expiresAt" {
 		t.Errorf("table = %v, want id (S), on demand, encrypted, PITR and protection off by default", tbl.Inputs)
 	}
+	// The live page's index of recent orders: keys only, by day then id.
+	if tbl.String("globalSecondaryIndexes.0.name") != pipeline.OrderTableRecentIndex ||
+		tbl.String("globalSecondaryIndexes.0.hashKey") != "createdDay" || tbl.String("globalSecondaryIndexes.0.rangeKey") != "id" ||
+		tbl.String("globalSecondaryIndexes.0.projectionType") != "KEYS_ONLY" || tbl.Get("globalSecondaryIndexes.1") != nil ||
+		tbl.String("attributes.1.name") != "createdDay" || tbl.String("attributes.1.type") != "S" {
+		t.Errorf("table indexes = %v, attributes = %v; want the recent index (createdDay, id), keys only", tbl.Get("globalSecondaryIndexes"), tbl.Get("attributes"))
+	}
 
 	var defs []struct {
 		Command      []string
@@ -141,9 +148,11 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		"sqs:SendMessage":        {queueArn},
 		"sqs:GetQueueAttributes": {queueArn},
 	}
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} {
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"} {
 		wantTask[a] = []string{tbl.Outputs["arn"].(string)}
 	}
+	// The live page queries the recent index, and nothing else.
+	wantTask["dynamodb:Query"] = []string{tbl.Outputs["arn"].(string) + "/index/recent"}
 	if !maps.EqualFunc(grants, wantTask, slices.Equal) {
 		t.Errorf("API task role = %v\nwant %v", grants, wantTask)
 	}
