@@ -5,8 +5,10 @@
 //	POST /orders        accept an order: 202 {"id", "status", "traceId"}, Location /orders/{id}
 //	POST /orders/sync   the reference system's synchronous path: pay inline, then answer
 //	GET  /orders/{id}   status and per-stage timeline (orders.Timeline)
+//	GET  /orders/stream server-sent events of the newest orders, for the live page (live.go)
 //	GET  /healthz       liveness, no dependencies (the load balancer's check)
 //	GET  /readyz        readiness: the table and the queue answer
+//	GET  /              the live order page, public, as are its assets and GET /menu (page.go)
 //
 // Errors are JSON: {"error": "...", "field": "items[1].item", "accepted": [...]}.
 //
@@ -98,6 +100,8 @@ type Server struct {
 	apiKey [sha256.Size]byte
 	// events gets an order's placed event once it is sent.
 	events events.Publisher
+	// streams feeds the live page's event streams.
+	streams streams
 	// wrap, set by tests only, wraps the handler Serve serves.
 	wrap func(http.Handler) http.Handler
 }
@@ -127,16 +131,18 @@ func New(cfg Config, store Store, queue Queue, log *slog.Logger) (*Server, error
 }
 
 // Handler returns the API's routes, wrapped in access logging, panic
-// recovery and the API key check.
+// recovery and the API key check; the live page's files are served before
+// the check, everything else after it.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", s.postOrder)
 	mux.HandleFunc("POST /orders/sync", s.postOrderSync)
 	mux.HandleFunc("GET /orders/{id}", s.getOrder)
+	mux.HandleFunc("GET /orders/stream", s.streamOrders)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", s.notFound)
-	return s.accessLog(s.recoverPanics(s.requireAPIKey(mux)))
+	return s.accessLog(s.recoverPanics(s.page(s.requireAPIKey(mux))))
 }
 
 // routes lists each path's methods, for 405 answers (the catch-all route
@@ -150,6 +156,7 @@ var routes = []struct {
 		return strings.HasPrefix(p, "/orders/") && !strings.Contains(p[len("/orders/"):], "/")
 	}, "GET, HEAD"},
 	{func(p string) bool { return p == "/healthz" || p == "/readyz" }, "GET, HEAD"},
+	{isPage, "GET, HEAD"},
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +167,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, &apiError{Message: fmt.Sprintf("no route %s %s (routes: POST /orders, POST /orders/sync, GET /orders/{id}, GET /healthz, GET /readyz)", r.Method, r.URL.Path)})
+	writeError(w, http.StatusNotFound, &apiError{Message: fmt.Sprintf("no route %s %s (routes: POST /orders, POST /orders/sync, GET /orders/{id}, GET /orders/stream, GET /healthz, GET /readyz, GET /)", r.Method, r.URL.Path)})
 }
 
 // apiError is the JSON body of every error answer.

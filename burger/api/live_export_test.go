@@ -1,0 +1,9 @@
+package api
+
+import "time"
+
+// LiveForTest shortens the live stream's poll and heartbeat. Call it
+// before the first stream opens.
+func (s *Server) LiveForTest(poll, heartbeat time.Duration) {
+	s.streams.poll, s.streams.heartbeat = poll, heartbeat
+}
