@@ -197,12 +197,32 @@ function renderTracker() {
     return `<div class="station" data-stage="${esc(s.name)}" data-state="${st}">
       <h3>${esc(s.name)}</h3><div class="state">${st}</div><div class="work">${work}</div><div class="wait">${wait}</div></div>`;
   });
+  const t0 = Date.parse(o.createdAt);
+  const span = Math.max(1, (o.completedAt ? Date.parse(o.completedAt) : t) - t0);
+  const bars = o.stages.map((s, i) => {
+    const a = Date.parse(s.startedAt) - t0, b = (s.endedAt ? Date.parse(s.endedAt) : t) - t0;
+    return `<span class="${colour(s.name, i)}" title="${esc(s.name)}" data-left="${(100 * a / span).toFixed(2)}"
+      data-width="${Math.max(0.5, 100 * (b - a) / span).toFixed(2)}"></span>`;
+  }).join("");
   const total = o.endToEndMs != null
     ? `<div class="total">completed in <b id="end-to-end">${secs(o.endToEndMs)}</b></div>`
-    : `<div class="total muted">${secs(t - Date.parse(o.createdAt))} so far</div>`;
+    : `<div class="total muted">${secs(t - t0)} so far</div>`;
   el.innerHTML = `<div class="order-head"><span class="id">${esc(o.id)}</span>
-    <span class="status-${esc(o.status)}">${esc(o.status)}</span><span class="muted">${esc(items(o))}</span></div>
-    <div class="stations">${cards.join("")}</div>${total}`;
+    <span class="status-${esc(o.status)}">${esc(o.status)}</span><span class="muted">${esc(items(o))}</span>
+    <span class="muted">placed ${esc(new Date(t0).toLocaleTimeString())}</span></div>
+    <div class="stations">${cards.join("")}</div>
+    <div class="gantt" title="the order's time: coloured, a station at work on it; gaps, waiting in the next station's queue">${bars}</div>
+    <div class="axis muted"><span>0 s</span><span>${secs(span)}</span></div>${total}`;
+  place(el);
+}
+
+// The page's policy allows no style attribute in markup; bars are
+// positioned through the DOM instead.
+function place(el) {
+  for (const bar of el.querySelectorAll("[data-left]")) {
+    bar.style.left = bar.dataset.left + "%";
+    bar.style.width = bar.dataset.width + "%";
+  }
 }
 
 function renderRecent() {
