@@ -1,7 +1,8 @@
 // Package dynamo keeps orders in a DynamoDB table: hash key "id" (a
-// string), on-demand capacity, nothing else. Orders are items keyed by
-// their ULID; idempotency records share the table under "idem#<key>" and
-// are told apart by their "kind" attribute.
+// string), on-demand capacity, and one keys-only index of the orders by
+// the day they were placed (recent.go). Orders are items keyed by their
+// ULID; idempotency records share the table under "idem#<key>" and are
+// told apart by their "kind" attribute.
 //
 // Every state change is a single conditional write on the state it
 // changes, so at-least-once delivery cannot apply anything twice: a stage
