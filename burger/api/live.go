@@ -63,6 +63,10 @@ const (
 	// liveRetry is the reconnection delay a stream asks of its client,
 	// in milliseconds.
 	liveRetry = 2000
+	// liveMaxStreams bounds one task's open streams (a goroutine and a
+	// connection each); past it a page is told to come back, which the
+	// load balancer may send to a less busy task.
+	liveMaxStreams = 2000
 )
 
 // liveMessage is the data of an "orders" event. The first of a stream
@@ -91,9 +95,10 @@ type streams struct {
 	// is not stopping.
 	ended     chan struct{}
 	endedOnce bool
-	// poll and heartbeat, when set (by tests), replace livePoll and
-	// liveHeartbeat.
+	// poll, heartbeat and max, when set (by tests), replace livePoll,
+	// liveHeartbeat and liveMaxStreams.
 	poll, heartbeat time.Duration
+	max             int
 }
 
 // get returns the feed, made on first use, and the channel closed at
@@ -109,7 +114,7 @@ func (st *streams) get(s *Server) (f *feed, ended <-chan struct{}, ok bool) {
 		if !ok {
 			return nil, st.ended, false
 		}
-		st.feed = &feed{board: board, log: s.log, now: s.now, timeout: s.cfg.AWSTimeout, poll: cmpOr(st.poll, livePoll)}
+		st.feed = &feed{board: board, log: s.log, now: s.now, timeout: s.cfg.AWSTimeout, poll: positiveOr(st.poll, livePoll), max: positiveOr(st.max, liveMaxStreams)}
 	}
 	return st.feed, st.ended, true
 }
@@ -127,9 +132,9 @@ func (st *streams) end() {
 	}
 }
 
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
+func positiveOr[T time.Duration | int](v, def T) T {
+	if v > 0 {
+		return v
 	}
 	return def
 }
@@ -157,6 +162,13 @@ func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
+	sub := f.subscribe(watch)
+	if sub == nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, &apiError{Message: fmt.Sprintf("this API task streams to %d pages already; reconnect", f.max)})
+		return
+	}
+	defer f.unsubscribe(sub)
 	// The server's WriteTimeout bounds a whole ordinary response; a
 	// stream lives as long as its page, so it moves the deadline before
 	// each write instead (see send).
@@ -176,14 +188,12 @@ func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush() == nil
 	}
 
-	sub := f.subscribe(watch)
-	defer f.unsubscribe(sub)
 	// The first bytes go out at once, so the client (and any proxy)
 	// sees the stream open before the first read of the table.
 	if !send(fmt.Appendf(nil, "retry: %d\n: linecook live orders\n\n", liveRetry)) {
 		return
 	}
-	heartbeat := time.NewTicker(cmpOr(s.streams.heartbeat, liveHeartbeat))
+	heartbeat := time.NewTicker(positiveOr(s.streams.heartbeat, liveHeartbeat))
 	defer heartbeat.Stop()
 	var v view
 	for {
@@ -278,6 +288,7 @@ type feed struct {
 	now     func() time.Time
 	timeout time.Duration
 	poll    time.Duration
+	max     int // streams at most
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -313,6 +324,8 @@ type entry struct {
 	final bool
 }
 
+// subscribe adds a stream, starting the feed if it is the only one; nil
+// means the task has its most streams already.
 func (f *feed) subscribe(watch []string) *subscriber {
 	sub := &subscriber{watch: watch}
 	f.mu.Lock()
@@ -320,6 +333,9 @@ func (f *feed) subscribe(watch []string) *subscriber {
 	if f.subs == nil {
 		f.subs = map[*subscriber]struct{}{}
 		f.changed = make(chan struct{})
+	}
+	if len(f.subs) >= f.max {
+		return nil
 	}
 	f.subs[sub] = struct{}{}
 	if !f.running {
@@ -467,7 +483,7 @@ func (f *feed) fail(err error) {
 	f.mu.Lock()
 	prev := f.snap
 	f.mu.Unlock()
-	next := &snapshot{time: f.now().UTC(), err: "the order table is unavailable; retrying", orders: map[string]*entry{}}
+	next := &snapshot{time: f.now().UTC(), err: "the order table is unavailable; retrying", recent: []string{}, orders: map[string]*entry{}}
 	if prev != nil {
 		next.recent, next.orders = prev.recent, prev.orders
 	}

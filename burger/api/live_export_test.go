@@ -7,3 +7,7 @@ import "time"
 func (s *Server) LiveForTest(poll, heartbeat time.Duration) {
 	s.streams.poll, s.streams.heartbeat = poll, heartbeat
 }
+
+// MaxStreamsForTest lowers the most streams the server keeps open. Call
+// it before the first stream opens.
+func (s *Server) MaxStreamsForTest(n int) { s.streams.max = n }

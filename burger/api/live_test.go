@@ -481,3 +481,41 @@ func TestShutdownEndsStreams(t *testing.T) {
 	<-c.done
 	t.Logf("shut down with a stream open in %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestStreamsAreBounded: a task keeps at most its bound of streams open;
+// past it a page is told to come back (and the load balancer may send it
+// to another task).
+func TestStreamsAreBounded(t *testing.T) {
+	f := start(t, nil)
+	s, err := api.New(f.cfg, f.store, f.sqs, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.MaxStreamsForTest(2)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	ctx, closeFirst := context.WithCancel(context.Background())
+	first := openStream(t, ctx, srv.URL+"/orders/stream", nil)
+	openStream(t, context.Background(), srv.URL+"/orders/stream", nil)
+	f.url = srv.URL
+	if r := f.do(t, "GET", "/orders/stream", "", nil, nil); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Errorf("a third stream = %d %s, want 503 with Retry-After", r.status, r.raw)
+	}
+	closeFirst()
+	<-first.done
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(srv.URL + "/orders/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stream after one closed = %d, want 200", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
