@@ -93,8 +93,7 @@ type streams struct {
 	// ended is closed when the server shuts down: every stream ends,
 	// and its page reconnects, through the load balancer, to a task that
 	// is not stopping.
-	ended     chan struct{}
-	endedOnce bool
+	ended chan struct{}
 	// poll, heartbeat and max, when set (by tests), replace livePoll,
 	// liveHeartbeat and liveMaxStreams.
 	poll, heartbeat time.Duration
@@ -106,30 +105,33 @@ type streams struct {
 func (st *streams) get(s *Server) (f *feed, ended <-chan struct{}, ok bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.ended == nil {
-		st.ended = make(chan struct{})
-	}
 	if st.feed == nil {
 		board, ok := s.store.(Board)
 		if !ok {
-			return nil, st.ended, false
+			return nil, st.endedLocked(), false
 		}
 		st.feed = &feed{board: board, log: s.log, now: s.now, timeout: s.cfg.AWSTimeout, poll: positiveOr(st.poll, livePoll), max: positiveOr(st.max, liveMaxStreams)}
 	}
-	return st.feed, st.ended, true
+	return st.feed, st.endedLocked(), true
 }
 
 // end ends every stream, and refuses new ones, for the shutdown.
 func (st *streams) end() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	ended := st.endedLocked()
+	select {
+	case <-ended:
+	default:
+		close(ended)
+	}
+}
+
+func (st *streams) endedLocked() chan struct{} {
 	if st.ended == nil {
 		st.ended = make(chan struct{})
 	}
-	if !st.endedOnce {
-		st.endedOnce = true
-		close(st.ended)
-	}
+	return st.ended
 }
 
 func positiveOr[T time.Duration | int](v, def T) T {
