@@ -21,15 +21,22 @@ const (
 	EnvMaxReceiveCount   = "LINECOOK_MAX_RECEIVE_COUNT"
 	EnvPort              = "LINECOOK_PORT"
 	EnvAPIKey            = "LINECOOK_API_KEY"
+	EnvJWTIssuer         = "LINECOOK_JWT_ISSUER"
+	EnvJWTAudience       = "LINECOOK_JWT_AUDIENCE"
+	EnvJWTJWKSURL        = "LINECOOK_JWT_JWKS_URL"
 	// EnvEventsTopicARN is the SNS topic of order events; unset, none are
 	// published.
 	EnvEventsTopicARN = "LINECOOK_EVENTS_TOPIC_ARN"
+	// EnvScaleInProtection is set, to false, only for a stage whose
+	// scaleInProtection is off: its workers then never call the ECS
+	// agent's task protection endpoint (workers/protect).
+	EnvScaleInProtection = "LINECOOK_SCALE_IN_PROTECTION"
 )
 
 // ReservedEnv lists the variables linecook sets; a stage's env may not.
 var ReservedEnv = []string{
-	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvMaxReceiveCount, EnvNextQueueURL,
-	EnvOrderTable, EnvPort, EnvQueueURL, EnvStage, EnvVisibilityTimeout, EnvWorker, EnvEventsTopicARN,
+	EnvAPIKey, EnvConcurrency, EnvDLQURL, EnvDrainTimeout, EnvEventsTopicARN, EnvJWTAudience, EnvJWTIssuer, EnvJWTJWKSURL,
+	EnvMaxReceiveCount, EnvNextQueueURL, EnvOrderTable, EnvPort, EnvQueueURL, EnvScaleInProtection, EnvStage, EnvVisibilityTimeout, EnvWorker,
 }
 
 // Queues are the resolved addresses a stage's task talks to.
@@ -62,6 +69,11 @@ func (s Stage) TaskEnv(q Queues) map[string]string {
 	env[EnvVisibilityTimeout] = s.VisibilityTimeout.String()
 	env[EnvDrainTimeout] = s.DrainTimeout.String()
 	env[EnvMaxReceiveCount] = strconv.Itoa(s.MaxReceiveCount)
+	if s.DisableScaleInProtection {
+		// Only when off: a stage with protection on (the default) keeps
+		// the environment, and so the task definition, it always had.
+		env[EnvScaleInProtection] = "false"
+	}
 	return env
 }
 
@@ -77,11 +89,18 @@ func (s Stage) Command() []string {
 // APIEnv is the order API task's environment: it writes orders to the
 // table and sends them to the first stage's queue.
 func (a API) APIEnv(firstQueueURL, orderTable string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		EnvNextQueueURL: firstQueueURL,
 		EnvOrderTable:   orderTable,
 		EnvPort:         strconv.Itoa(a.Port),
 	}
+	// Not secrets: the issuer and its keys are public, the audience a name.
+	if a.JWT.Enabled() {
+		env[EnvJWTIssuer] = a.JWT.Issuer
+		env[EnvJWTAudience] = a.JWT.Audience
+		env[EnvJWTJWKSURL] = a.JWT.JWKSURL
+	}
+	return env
 }
 
 // APICommand is the linecook image's arguments for the order API.

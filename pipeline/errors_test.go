@@ -76,6 +76,7 @@ var badConfigs = []badConfig{
 	{"cpu not a Fargate size", stage(`"cpu":300`), "linecook:stages[0].cpu", "300", []string{"256, 512, 1024"}},
 	{"memory not for that cpu", stage(`"cpu":1024,"memory":1024`), "linecook:stages[0].memory", "1024", []string{"2048 to 8192"}},
 	{"spot not a boolean", stage(`"spot":"sometimes"`), "linecook:stages[0].spot", "sometimes", []string{"true or false"}},
+	{"scaleInProtection not a boolean", stage(`"scaleInProtection":"off"`), "linecook:stages[0].scaleInProtection", "off", []string{"true or false"}},
 	{"stopTimeout too short", stage(`"stopTimeout":"1s"`), "linecook:stages[0].stopTimeout", "1s", []string{"2s to 120s"}},
 	{"stopTimeout too long", stage(`"stopTimeout":"5m"`), "linecook:stages[0].stopTimeout", "5m0s", []string{"2s to 120s"}},
 	{"env value a list", stage(`"env":{"DEBUG":[1]}`), "linecook:stages[0].env", `{"DEBUG":[1]}`, []string{"string, number or boolean", "[1]"}},
@@ -139,6 +140,20 @@ var badConfigs = []badConfig{
 	{"api certificateArn", one("linecook:api", `{"certificateArn":"my-cert"}`), "linecook:api.certificateArn", "my-cert", []string{"arn:aws:acm:"}},
 	{"api apiKeySecretArn", one("linecook:api", `{"apiKeySecretArn":"arn:aws:ssm:us-east-1:1:parameter/k"}`), "linecook:api.apiKeySecretArn", "arn:aws:ssm:us-east-1:1:parameter/k", []string{"arn:aws:secretsmanager:"}},
 
+	{"api jwt not an object", one("linecook:api", `{"jwt":"https://login.example.com/"}`), "linecook:api.jwt", "https://login.example.com/", []string{"expected an object"}},
+	{"api jwt unknown field", jwt(`"iss":"https://login.example.com/"`), "linecook:api.jwt", "iss", []string{"unknown field", "audience, issuer, jwksUrl"}},
+	{"api jwt issuer missing", jwt(`"audience":"orders","jwksUrl":"https://login.example.com/jwks"`), "linecook:api.jwt.issuer", "", []string{"issuer, audience and jwksUrl are set together"}},
+	{"api jwt issuer http", jwt(`"issuer":"http://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com/jwks"`), "linecook:api.jwt.issuer", "http://login.example.com/", []string{"https URL", "iss"}},
+	{"api jwt audience missing", jwt(`"issuer":"https://login.example.com/","jwksUrl":"https://login.example.com/jwks"`), "linecook:api.jwt.audience", "", []string{"set together"}},
+	{"api jwt audience wrong type", jwt(`"issuer":"https://login.example.com/","audience":["a","b"],"jwksUrl":"https://login.example.com/jwks"`), "linecook:api.jwt.audience", `["a","b"]`, []string{"expected a string"}},
+	{"api jwt jwksUrl missing", jwt(`"issuer":"https://login.example.com/","audience":"orders"`), "linecook:api.jwt.jwksUrl", "", []string{"set together"}},
+	{"api jwt jwksUrl not a URL", jwt(`"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"login.example.com/jwks"`), "linecook:api.jwt.jwksUrl", "login.example.com/jwks", []string{"https URL", "jwks_uri"}},
+	{"api jwt jwksUrl port", jwt(`"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com:8443/jwks"`), "linecook:api.jwt.jwksUrl", "https://login.example.com:8443/jwks", []string{"port 443"}},
+	{"api jwt without NAT", map[string]string{
+		"linecook:api": `{"jwt":{"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com/jwks"}}`,
+		"linecook:vpc": `{"nat":"none","endpoints":true}`,
+	}, "linecook:api.jwt.jwksUrl", "https://login.example.com/jwks", []string{"nat none", "single or per-az"}},
+
 	// linecook:orderTable.*
 	{"pointInTimeRecovery not a boolean", one("linecook:orderTable", `{"pointInTimeRecovery":"on"}`), "linecook:orderTable.pointInTimeRecovery", "on", []string{"true or false"}},
 	{"deletionProtection not a boolean", one("linecook:orderTable", `{"deletionProtection":1}`), "linecook:orderTable.deletionProtection", "1", []string{"true or false"}},
@@ -152,6 +167,11 @@ var badConfigs = []badConfig{
 	{"image not an image", one("linecook:image", "linecook latest"), "linecook:image", "linecook latest", []string{"container image reference", "worker:1.2"}},
 	{"imageBuild unknown", one("linecook:imageBuild", "kaniko"), "linecook:imageBuild", "kaniko", []string{"go, docker"}},
 	{"image uppercase repository", one("linecook:image", "Linecook:1.0"), "linecook:image", "Linecook:1.0", []string{"container image reference", "worker:1.2"}},
+}
+
+// jwt is a `linecook:api` value whose jwt object has these fields.
+func jwt(fields string) map[string]string {
+	return one("linecook:api", `{"jwt":{`+fields+`}}`)
 }
 
 func stageNamed(name string) map[string]string {
@@ -203,11 +223,14 @@ func TestEveryKeyIsCovered(t *testing.T) {
 	}
 	for prefix, raw := range map[string]any{
 		KeyStages + "[]": rawStage{}, KeyScaling: rawScaling{}, KeyVPC: rawVPC{}, KeyAPI: rawAPI{}, KeyOrderTable: rawTable{},
-		KeyStages + "[].scaling": rawScaling{},
+		KeyStages + "[].scaling": rawScaling{}, KeyAPI + ".jwt": rawJWT{},
 	} {
 		for name := range jsonFieldsOf(raw) {
 			if prefix == KeyStages+"[]" && name == "scaling" {
 				continue // its fields are listed under stages[].scaling
+			}
+			if prefix == KeyAPI && name == "jwt" {
+				continue // its fields are listed under api.jwt
 			}
 			want = append(want, Namespace+":"+prefix+"."+name)
 		}

@@ -81,6 +81,7 @@ type rawStage struct {
 	CPU               *Int                `json:"cpu"`
 	Memory            *Int                `json:"memory"`
 	Spot              *Bool               `json:"spot"`
+	ScaleInProtection *Bool               `json:"scaleInProtection"`
 	StopTimeout       *Duration           `json:"stopTimeout"`
 	Env               map[string]EnvValue `json:"env"`
 	Scaling           *rawScaling         `json:"scaling"`
@@ -97,12 +98,19 @@ type rawVPC struct {
 }
 
 type rawAPI struct {
-	CPU             *Int   `json:"cpu"`
-	Memory          *Int   `json:"memory"`
-	DesiredCount    *Int   `json:"desiredCount"`
-	Port            *Int   `json:"port"`
-	CertificateARN  string `json:"certificateArn"`
-	APIKeySecretARN string `json:"apiKeySecretArn"`
+	CPU             *Int    `json:"cpu"`
+	Memory          *Int    `json:"memory"`
+	DesiredCount    *Int    `json:"desiredCount"`
+	Port            *Int    `json:"port"`
+	CertificateARN  string  `json:"certificateArn"`
+	APIKeySecretARN string  `json:"apiKeySecretArn"`
+	JWT             *rawJWT `json:"jwt"`
+}
+
+type rawJWT struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	JWKSURL  string `json:"jwksUrl"`
 }
 
 type rawTable struct {
@@ -140,6 +148,10 @@ func Parse(values map[string]string, opts Options) (Config, error) {
 	}
 	if cfg.Events, err = parseEvents(get); err != nil {
 		return Config{}, err
+	}
+	if cfg.API.JWT.Enabled() && !cfg.VPC.Existing() && cfg.VPC.NAT == NATNone {
+		return Config{}, &Error{Key: KeyAPI + ".jwt.jwksUrl", Value: cfg.API.JWT.JWKSURL,
+			Reason: "the API tasks fetch the issuer's keys from the internet, which linecook:vpc.nat none cuts them off from: set linecook:vpc.nat to single or per-az"}
 	}
 	if v, ok := get(KeyAlarmEmail); ok {
 		if !IsEmail(v) {
@@ -286,6 +298,9 @@ func resolveStage(rs rawStage, global rawScaling, key string, opts Options) (Sta
 	}
 	if rs.Spot != nil {
 		st.Spot = bool(*rs.Spot)
+	}
+	if rs.ScaleInProtection != nil {
+		st.DisableScaleInProtection = !bool(*rs.ScaleInProtection)
 	}
 
 	st.StopTimeout = DefaultStopTimeout
@@ -467,6 +482,12 @@ func parseAPI(get func(string) (string, bool)) (API, error) {
 	}
 	if a.APIKeySecretARN != "" && !IsARN(a.APIKeySecretARN, "secretsmanager") {
 		return API{}, &Error{Key: KeyAPI + ".apiKeySecretArn", Value: a.APIKeySecretARN, Reason: "not a Secrets Manager secret ARN (arn:aws:secretsmanager:…)"}
+	}
+	if r.JWT != nil {
+		a.JWT = JWT{Issuer: r.JWT.Issuer, Audience: r.JWT.Audience, JWKSURL: r.JWT.JWKSURL}
+		if field, reason := JWTReason(a.JWT); reason != "" {
+			return API{}, &Error{Key: KeyAPI + ".jwt." + field, Value: a.JWT.field(field), Reason: reason}
+		}
 	}
 	return a, nil
 }

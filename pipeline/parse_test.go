@@ -189,3 +189,72 @@ func TestScaleInAfterUpToADay(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTReachesTheAPITask: linecook:api.jwt becomes the API task's
+// LINECOOK_JWT_* variables, which a stage's env may not set; without it
+// the API task has none of them.
+func TestJWTReachesTheAPITask(t *testing.T) {
+	cfg, err := Parse(map[string]string{
+		"linecook:api": `{"jwt":{"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com/.well-known/jwks.json"}}`,
+		"linecook:vpc": `{"nat":"per-az"}`,
+	}, kitchen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := JWT{Issuer: "https://login.example.com/", Audience: "orders", JWKSURL: "https://login.example.com/.well-known/jwks.json"}
+	if cfg.API.JWT != want {
+		t.Errorf("API.JWT = %+v, want %+v", cfg.API.JWT, want)
+	}
+	env := cfg.API.APIEnv("https://sqs/q", "orders")
+	for k, v := range map[string]string{EnvJWTIssuer: want.Issuer, EnvJWTAudience: want.Audience, EnvJWTJWKSURL: want.JWKSURL} {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+		if EnvNameReason(k) == "" {
+			t.Errorf("a stage's env may set %s, which linecook sets", k)
+		}
+	}
+	plain, err := Parse(nil, kitchen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range plain.API.APIEnv("https://sqs/q", "orders") {
+		if strings.HasPrefix(k, "LINECOOK_JWT_") {
+			t.Errorf("API task without linecook:api.jwt has %s", k)
+		}
+	}
+	// An existing VPC's routes are not linecook's to check.
+	if _, err := Parse(map[string]string{
+		"linecook:api": `{"jwt":{"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com/jwks"}}`,
+		"linecook:vpc": `{"vpcId":"vpc-1","publicSubnetIds":["subnet-a","subnet-b"],"privateSubnetIds":["subnet-c"]}`,
+	}, kitchen); err != nil {
+		t.Errorf("JWT in an existing VPC: %v", err)
+	}
+}
+
+// Scale-in protection is on unless a stage turns it off; off, and only
+// then, the task environment says so, so a stage with the default keeps
+// the task definition it always had.
+func TestScaleInProtectionIsOnUnlessAStageTurnsItOff(t *testing.T) {
+	cfg, err := Parse(map[string]string{
+		"linecook:stages": `[{"name":"pay","worker":"payment"},
+		                     {"name":"grill","worker":"grill","scaleInProtection":false},
+		                     {"name":"fry","worker":"fry","scaleInProtection":"true"}]`,
+	}, kitchen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		st := cfg.Stages[i]
+		if got := !st.DisableScaleInProtection; got != want {
+			t.Errorf("%s: protection %v, want %v", st.Name, got, want)
+		}
+		v, set := st.TaskEnv(Queues{URL: "q"})[EnvScaleInProtection]
+		if set != !want || (set && v != "false") {
+			t.Errorf("%s: %s = %q (set %v), want it set to false only when off", st.Name, EnvScaleInProtection, v, set)
+		}
+	}
+	if r := EnvNameReason(EnvScaleInProtection); r == "" {
+		t.Errorf("a stage's env may set %s; want it reserved (scaleInProtection is the key)", EnvScaleInProtection)
+	}
+}

@@ -124,6 +124,10 @@ type Stage struct {
 	CPU, Memory int
 	// Spot runs tasks on Fargate Spot.
 	Spot bool
+	// DisableScaleInProtection stops the workers from protecting their
+	// task from scale-in while they have messages in flight (the
+	// stage's scaleInProtection: false). The zero Stage protects.
+	DisableScaleInProtection bool
 	// StopTimeout is how long ECS waits after SIGTERM before SIGKILL;
 	// DrainTimeout, shorter, is how long the worker finishes in-flight work.
 	StopTimeout, DrainTimeout time.Duration
@@ -178,7 +182,25 @@ type API struct {
 	// APIKeySecretARN names a Secrets Manager secret holding the API key;
 	// when set, requests need it in the X-Api-Key header.
 	APIKeySecretARN string
+	// JWT, when set, makes the API accept an OIDC issuer's bearer tokens
+	// too (either credential will do).
+	JWT JWT
 }
+
+// JWT is the OIDC issuer whose bearer tokens the API accepts: all three
+// fields set, or none.
+type JWT struct {
+	// Issuer must equal the tokens' "iss" exactly.
+	Issuer string
+	// Audience must be among the tokens' "aud".
+	Audience string
+	// JWKSURL is where the issuer publishes its signing keys (its
+	// discovery document's jwks_uri).
+	JWKSURL string
+}
+
+// Enabled reports whether bearer tokens are configured.
+func (j JWT) Enabled() bool { return j.Issuer != "" }
 
 // OrderTable is the DynamoDB table of orders.
 type OrderTable struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -179,6 +180,55 @@ func split(err error) (field, reason string) {
 		return "", ""
 	}
 	return strings.TrimPrefix(e.Key, "."), e.Reason
+}
+
+// JWTReason says which field of j ("issuer", "audience" or "jwksUrl") is
+// invalid and why, or returns "" for a valid j. The three go together;
+// the issuer and the JWKS URL are https URLs (OIDC requires it, and the
+// keys must not be tampered with on the way), and the JWKS is on port 443,
+// the only one the API tasks' security group lets out.
+func JWTReason(j JWT) (field, reason string) {
+	const together = "issuer, audience and jwksUrl are set together (the OIDC issuer's identifier, the audience its tokens name for this API, and where it publishes its keys)"
+	switch {
+	case j.Issuer == "":
+		return "issuer", together
+	case j.Audience == "":
+		return "audience", together
+	case j.JWKSURL == "":
+		return "jwksUrl", together
+	}
+	if r := httpsReason(j.Issuer); r != "" {
+		return "issuer", r + ", exactly as the tokens' iss claim says (a trailing slash counts)"
+	}
+	if strings.TrimSpace(j.Audience) != j.Audience {
+		return "audience", "must not begin or end with spaces: it is compared exactly with the tokens' aud"
+	}
+	if r := httpsReason(j.JWKSURL); r != "" {
+		return "jwksUrl", r + ", the issuer's jwks_uri"
+	}
+	if u, _ := url.Parse(j.JWKSURL); u.Port() != "" && u.Port() != "443" {
+		return "jwksUrl", "must be on port 443: the API tasks' security group lets HTTPS out on 443 only"
+	}
+	return "", ""
+}
+
+func httpsReason(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return "must be an https URL like https://login.example.com/"
+	}
+	return ""
+}
+
+// field is the value of j's field named as in JWTReason.
+func (j JWT) field(name string) string {
+	switch name {
+	case "issuer":
+		return j.Issuer
+	case "audience":
+		return j.Audience
+	}
+	return j.JWKSURL
 }
 
 // EnvNameReason says why name cannot be a stage's extra environment

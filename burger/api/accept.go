@@ -138,6 +138,15 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.unavailable(w, r, "the order table", err)
 		return
 	}
+	if caller := info(r.Context()).principal; rec.PlacedBy != "" && rec.PlacedBy != caller {
+		// Not a retry: another client's key. Its order is not this
+		// client's to see.
+		writeError(w, http.StatusUnprocessableEntity, &apiError{
+			Message: fmt.Sprintf("Idempotency-Key %q was already used by another client; use a new key for a new order", key),
+			Field:   HeaderIdempotency,
+		})
+		return
+	}
 	if rec.RequestHash != req.Hash() {
 		writeError(w, http.StatusUnprocessableEntity, &apiError{
 			Message: fmt.Sprintf("Idempotency-Key %q was already used for a different order (%s); use a new key for a new order", key, rec.OrderID),
@@ -156,7 +165,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	// The request that claimed the key died before finishing. Finish
 	// its work, with its order id and trace id.
-	o := orders.Order{ID: rec.OrderID, TraceID: rec.TraceID, Items: req.Items, Status: orders.Accepted, CreatedAt: rec.CreatedAt, Stages: map[string]orders.StageState{}}
+	o := orders.Order{ID: rec.OrderID, TraceID: rec.TraceID, PlacedBy: rec.PlacedBy, Items: req.Items, Status: orders.Accepted, CreatedAt: rec.CreatedAt, Stages: map[string]orders.StageState{}}
 	cctx, cancel = s.call(ctx)
 	existing, err := s.store.Get(cctx, o.ID)
 	cancel()

@@ -7,10 +7,23 @@
 //	GET  /orders/{id}   status and per-stage timeline (orders.Timeline)
 //	GET  /orders/stream server-sent events of the newest orders, for the live page (live.go)
 //	GET  /healthz       liveness, no dependencies (the load balancer's check)
-//	GET  /readyz        readiness: the table and the queue answer
+//	GET  /readyz        readiness: the table and the queue answer (and the token issuer's keys are fetched)
 //	GET  /              the live order page, public, as are its assets and GET /menu (page.go)
 //
 // Errors are JSON: {"error": "...", "field": "items[1].item", "accepted": [...]}.
+//
+// # Credentials
+//
+// With neither an API key nor a token issuer configured, anyone may place
+// and read orders. With an API key, a request needs it in X-Api-Key. With
+// a token issuer, a request needs "Authorization: Bearer <JWT>" signed by
+// one of the issuer's keys, for the configured audience, within its
+// validity (package oidc). With both, either credential will do, but a
+// bearer token that is presented must be valid: a request carrying a bad
+// token is refused whatever else it carries, so a client learns its token
+// is bad rather than having its orders recorded under the API key. The
+// health checks need none (the load balancer has none). Each order
+// records who placed it: the token's subject, or "api-key".
 //
 // # Never a half-written order
 //
@@ -55,6 +68,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/linecook/linecook/burger/oidc"
 	"github.com/linecook/linecook/burger/orders"
 	"github.com/linecook/linecook/workers/logkey"
 )
@@ -80,6 +94,7 @@ type Queue interface {
 // Headers the API reads and writes.
 const (
 	HeaderAPIKey      = "X-Api-Key"
+	HeaderAuth        = "Authorization"
 	HeaderIdempotency = "Idempotency-Key"
 	HeaderReplayed    = "Idempotent-Replayed"
 	HeaderTraceID     = "X-Trace-Id"
@@ -100,6 +115,8 @@ type Server struct {
 	apiKey [sha256.Size]byte
 	// events gets an order's placed event once it is sent.
 	events events.Publisher
+	// jwt verifies bearer tokens; nil when no issuer is configured.
+	jwt *oidc.Verifier
 	// streams feeds the live page's event streams.
 	streams streams
 	// wrap, set by tests only, wraps the handler Serve serves.
@@ -127,12 +144,23 @@ func New(cfg Config, store Store, queue Queue, log *slog.Logger) (*Server, error
 	if cfg.APIKey != "" {
 		s.apiKey = sha256.Sum256([]byte(cfg.APIKey))
 	}
+	if cfg.JWT() {
+		v, err := oidc.New(oidc.Config{
+			Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKSURL: cfg.JWTJWKSURL, MinRefreshInterval: cfg.JWTMinRefreshInterval,
+		}, log)
+		if err != nil {
+			return nil, err
+		}
+		s.jwt = v
+	}
 	return s, nil
 }
 
 // Handler returns the API's routes, wrapped in access logging, panic
-// recovery and the API key check; the live page's files are served before
-// the check, everything else after it.
+// recovery and the credential check; the live page's files are served
+// before the check, everything else after it. Serve also keeps the token
+// issuer's keys fresh; without it, they are fetched when the first token
+// needs them.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", s.postOrder)
@@ -142,7 +170,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", s.notFound)
-	return s.accessLog(s.recoverPanics(s.page(s.requireAPIKey(mux))))
+	return s.accessLog(s.recoverPanics(s.page(s.authenticate(mux))))
 }
 
 // routes lists each path's methods, for 405 answers (the catch-all route
@@ -271,12 +299,13 @@ func (s *Server) postOrder(w http.ResponseWriter, r *http.Request) {
 	// is bounded by AWSTimeout instead.
 	ctx := context.WithoutCancel(r.Context())
 	o := orders.New(req, s.now())
-	info(r.Context()).traceID = o.TraceID
+	ri := info(r.Context())
+	ri.traceID, o.PlacedBy = o.TraceID, ri.principal
 	if !hasKey {
 		s.accept(ctx, w, r, o, "")
 		return
 	}
-	claim := orders.Idempotency{Key: key, OrderID: o.ID, TraceID: o.TraceID, RequestHash: req.Hash(), CreatedAt: o.CreatedAt}
+	claim := orders.Idempotency{Key: key, OrderID: o.ID, TraceID: o.TraceID, RequestHash: req.Hash(), PlacedBy: o.PlacedBy, CreatedAt: o.CreatedAt}
 	cctx, cancel := s.call(ctx)
 	err := s.store.PutIdempotency(cctx, claim)
 	cancel()
@@ -363,8 +392,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz checks that the table and the queue answer, for operators and
 // deploy checks. It needs dynamodb:GetItem on the table and
-// sqs:GetQueueAttributes on the queue.
+// sqs:GetQueueAttributes on the queue. With a token issuer configured, the
+// API is not ready until it has the issuer's keys: it could check no
+// token.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.jwt != nil && !s.jwt.Ready() {
+		s.unavailable(w, r, "the token issuer's keys", oidc.ErrKeysUnavailable)
+		return
+	}
 	ctx, cancel := s.call(r.Context())
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
@@ -381,24 +416,82 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// requireAPIKey checks X-Api-Key when an API key is configured. Health
-// checks are exempt: the load balancer has no key. Both sides are hashed
-// before the constant-time comparison, so neither the key's content nor
-// its length leaks through timing.
-func (s *Server) requireAPIKey(next http.Handler) http.Handler {
-	if s.cfg.APIKey == "" {
+// authenticate checks the request's credentials when the API asks for
+// any (see the package documentation) and records who made it. Health
+// checks are exempt: the load balancer has no credentials.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.cfg.APIKey == "" && s.jwt == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-			got := sha256.Sum256([]byte(r.Header.Get(HeaderAPIKey)))
-			if subtle.ConstantTimeCompare(got[:], s.apiKey[:]) != 1 {
-				writeError(w, http.StatusUnauthorized, &apiError{Message: "missing or wrong " + HeaderAPIKey + " header", Field: HeaderAPIKey})
+			who, ok := s.principal(w, r)
+			if !ok {
 				return
 			}
+			info(r.Context()).principal = who
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// principal returns who made the request, or answers it (401, or 503 when
+// the token issuer's keys cannot be had) and returns false.
+func (s *Server) principal(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.jwt != nil {
+		if token, ok := bearer(r.Header.Get(HeaderAuth)); ok {
+			sub, err := s.jwt.Verify(r.Context(), token)
+			var te *oidc.TokenError
+			switch {
+			case err == nil:
+				return sub, true
+			case errors.As(err, &te):
+				info(r.Context()).authErr = te.Reason
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				writeError(w, http.StatusUnauthorized, &apiError{Message: te.Reason, Field: HeaderAuth})
+			case errors.Is(err, oidc.ErrKeysUnavailable):
+				s.unavailable(w, r, "the token issuer's keys", err)
+			default:
+				// The client left while the issuer's keys were fetched.
+				info(r.Context()).authErr = err.Error()
+				writeError(w, http.StatusUnauthorized, &apiError{Message: "the bearer token could not be checked: " + err.Error(), Field: HeaderAuth})
+			}
+			return "", false
+		}
+	}
+	if s.cfg.APIKey != "" {
+		if _, sent := r.Header[HeaderAPIKey]; sent || s.jwt == nil {
+			// Both sides are hashed before the constant-time
+			// comparison, so neither the key's content nor its length
+			// leaks through timing.
+			got := sha256.Sum256([]byte(r.Header.Get(HeaderAPIKey)))
+			if subtle.ConstantTimeCompare(got[:], s.apiKey[:]) != 1 {
+				info(r.Context()).authErr = "wrong " + HeaderAPIKey
+				writeError(w, http.StatusUnauthorized, &apiError{Message: "missing or wrong " + HeaderAPIKey + " header", Field: HeaderAPIKey})
+				return "", false
+			}
+			return orders.PlacedByAPIKey, true
+		}
+	}
+	msg := "missing credentials: send Authorization: Bearer <token>"
+	if s.cfg.APIKey != "" {
+		msg += " or the API key in " + HeaderAPIKey
+	}
+	info(r.Context()).authErr = "no credentials"
+	w.Header().Set("WWW-Authenticate", "Bearer")
+	writeError(w, http.StatusUnauthorized, &apiError{Message: msg, Field: HeaderAuth})
+	return "", false
+}
+
+// bearer is the token of an "Authorization: Bearer <token>" header (the
+// scheme is case-insensitive, RFC 9110).
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 func (s *Server) recoverPanics(next http.Handler) http.Handler {

@@ -9,10 +9,14 @@ import (
 	"github.com/linecook/linecook/workers/logkey"
 )
 
-// requestInfo is what handlers tell the access log about a request they
-// served: the order and trace it concerned.
+// requestInfo is what the credential check and the handlers tell the
+// access log about a request: who made it (or why they were refused), and
+// the order and trace it concerned. The handlers read the principal from
+// it too.
 type requestInfo struct {
 	orderID, traceID string
+	principal        string
+	authErr          string
 }
 
 type infoKey struct{}
@@ -74,6 +78,12 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		if ri.orderID != "" {
 			attrs = append(attrs, logkey.OrderID, ri.orderID)
+		}
+		if ri.principal != "" {
+			attrs = append(attrs, logkey.Principal, ri.principal)
+		}
+		if ri.authErr != "" {
+			attrs = append(attrs, logkey.Error, ri.authErr)
 		}
 		if r.URL.Path == "/healthz" && rec.status == http.StatusOK {
 			// The load balancer asks every few seconds; keep it out of

@@ -44,9 +44,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes: 32 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.jwt != nil {
+		// The keys stay fresh until Serve returns, through the drain
+		// of in-flight requests too.
+		kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		refreshed := make(chan struct{})
+		go func() { defer close(refreshed); s.jwt.Run(kctx) }()
+		defer func() { stop(); <-refreshed }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("order API listening", logkey.Addr, ln.Addr().String(), logkey.APIKey, s.cfg.APIKey != "")
+	s.log.Info("order API listening", logkey.Addr, ln.Addr().String(), logkey.APIKey, s.cfg.APIKey != "", logkey.JWTIssuer, s.cfg.JWTIssuer)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: %w", err)

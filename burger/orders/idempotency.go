@@ -20,7 +20,11 @@ type Idempotency struct {
 	// RequestHash is Request.Hash of the first request: the same key with
 	// a different order is a client bug, not a retry.
 	RequestHash string
-	CreatedAt   time.Time
+	// PlacedBy is who claimed the key (Order.PlacedBy): the key is theirs,
+	// and another client's request with it is refused rather than
+	// answered with their order.
+	PlacedBy  string
+	CreatedAt time.Time
 	// Done is set once the order is written and sent to the first stage.
 	Done bool
 }

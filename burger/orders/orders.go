@@ -54,6 +54,10 @@ type withdrawnError struct{}
 func (withdrawnError) Error() string        { return "order withdrawn" }
 func (withdrawnError) Is(target error) bool { return target == ErrNotFound }
 
+// PlacedByAPIKey is the PlacedBy of an order placed with the API key: the
+// key names no one.
+const PlacedByAPIKey = "api-key"
+
 // Line is one line of an order: an item from the menu and how many.
 type Line struct {
 	Item     string `json:"item"`
@@ -66,6 +70,10 @@ type Order struct {
 	Items   []Line
 	Status  Status
 	TraceID string
+	// PlacedBy is who placed the order, as the API authenticated the
+	// request: the subject ("sub") of its bearer token, PlacedByAPIKey
+	// for the API key, or empty when the API asks for no credential.
+	PlacedBy string
 	// CreatedAt is when the API accepted the order.
 	CreatedAt time.Time
 	// CompletedAt is zero until the last stage ends.
@@ -108,6 +116,7 @@ type Timeline struct {
 	ID          string     `json:"id"`
 	Status      Status     `json:"status"`
 	TraceID     string     `json:"traceId"`
+	PlacedBy    string     `json:"placedBy,omitempty"`
 	Items       []Line     `json:"items"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
@@ -138,6 +147,7 @@ func (o Order) Timeline() Timeline {
 		ID:        o.ID,
 		Status:    o.Status,
 		TraceID:   o.TraceID,
+		PlacedBy:  o.PlacedBy,
 		Items:     o.Items,
 		CreatedAt: o.CreatedAt,
 		Stages:    make([]StageTimeline, 0, len(o.Stages)),

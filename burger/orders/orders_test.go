@@ -59,7 +59,7 @@ func TestTimeline(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	o := Order{
-		ID: NewID(t0), Status: Completed, CreatedAt: t0, CompletedAt: at(9000), Items: []Line{{"burger", 1}},
+		ID: NewID(t0), Status: Completed, CreatedAt: t0, CompletedAt: at(9000), Items: []Line{{"burger", 1}}, PlacedBy: "user-42",
 		Stages: map[string]StageState{
 			"grill":   {StartedAt: at(3500), EndedAt: at(5500), Attempts: 1},
 			"payment": {StartedAt: at(40), EndedAt: at(3040), Attempts: 2},
@@ -96,6 +96,9 @@ func TestTimeline(t *testing.T) {
 	}
 	if tl.Stages[0].Attempts != 2 {
 		t.Errorf("payment attempts = %d, want 2", tl.Stages[0].Attempts)
+	}
+	if tl.PlacedBy != "user-42" {
+		t.Errorf("timeline placedBy = %q, want the order's user-42", tl.PlacedBy)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -15,6 +16,7 @@ import (
 	"github.com/linecook/linecook/workers"
 	"github.com/linecook/linecook/workers/consumer"
 	"github.com/linecook/linecook/workers/logkey"
+	"github.com/linecook/linecook/workers/protect"
 )
 
 func init() {
@@ -96,10 +98,27 @@ func runWorker(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := consumer.New(cfg, sqs.NewFromConfig(awsCfg), h, consumer.WithLogger(log), consumer.WithMetrics(os.Stdout))
+	// In ECS the worker keeps its task from being scaled in while it has
+	// messages in flight; outside ECS, or with the stage's protection
+	// off, guard is nil and nothing is called.
+	pcfg, err := protect.LoadConfig(cfg.VisibilityTimeout)
+	if err != nil {
+		return err
+	}
+	guard := protect.New(pcfg, protect.WithLogger(log.With(logkey.Stage, cfg.Stage)))
+	opts := []consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(os.Stdout)}
+	if guard != nil {
+		opts = append(opts, consumer.WithProtector(guard))
+	}
+	c, err := consumer.New(cfg, sqs.NewFromConfig(awsCfg), h, opts...)
 	if err != nil {
 		return err
 	}
 	log.Info("worker starting", logkey.Worker, name, logkey.Stage, cfg.Stage, logkey.Concurrency, cfg.Concurrency, logkey.Last, cfg.NextQueueURL == "")
+	// The guard stops with ctx, at SIGTERM: the task is being stopped
+	// then, and its protection no longer matters.
+	var guarding sync.WaitGroup
+	guarding.Go(func() { guard.Run(ctx) })
+	defer guarding.Wait()
 	return c.Run(ctx)
 }

@@ -12,6 +12,8 @@ package orderapi
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -72,6 +74,17 @@ type Args struct {
 	// A Secrets Manager secret holding the API key: requests then need it
 	// in the X-Api-Key header.
 	ApiKeySecretArn string `pulumi:"apiKeySecretArn,optional"`
+	// The OpenID Connect issuer whose bearer tokens (Authorization: Bearer
+	// <JWT>, RS256 or ES256) the API accepts, besides the API key when
+	// one is set: an https URL, exactly the tokens' "iss". Set it with
+	// jwtAudience and jwksUrl, or none of them.
+	JwtIssuer string `pulumi:"jwtIssuer,optional"`
+	// The audience the issuer's tokens must name in "aud" for this API.
+	JwtAudience string `pulumi:"jwtAudience,optional"`
+	// Where the issuer publishes its signing keys (its discovery
+	// document's jwks_uri): an https URL on port 443, reached from the
+	// private subnets through their NAT.
+	JwksUrl string `pulumi:"jwksUrl,optional"`
 	// Turn on the order table's point-in-time recovery.
 	PointInTimeRecovery bool `pulumi:"pointInTimeRecovery,optional"`
 	// Protect the order table from deletion: destroy fails until it is
@@ -88,6 +101,7 @@ func ArgsOf(api pipeline.API, table pipeline.OrderTable) Args {
 	a := Args{
 		Port: api.Port, Cpu: api.CPU, Memory: api.Memory, DesiredCount: api.DesiredCount,
 		ApiKeySecretArn: api.APIKeySecretARN, PointInTimeRecovery: table.PointInTimeRecovery, DeletionProtection: table.DeletionProtection,
+		JwtIssuer: api.JWT.Issuer, JwtAudience: api.JWT.Audience, JwksUrl: api.JWT.JWKSURL,
 	}
 	if api.CertificateARN != "" {
 		a.CertificateArn = pulumi.String(api.CertificateARN)
@@ -388,6 +402,7 @@ func (a *Args) resolve() (pipeline.API, error) {
 		Port: or(a.Port, pipeline.DefaultAPIPort), CPU: or(a.Cpu, pipeline.DefaultCPU),
 		Memory: or(a.Memory, pipeline.DefaultMemory), DesiredCount: or(a.DesiredCount, pipeline.DefaultAPIDesiredCount),
 		APIKeySecretARN: a.ApiKeySecretArn,
+		JWT:             pipeline.JWT{Issuer: a.JwtIssuer, Audience: a.JwtAudience, JWKSURL: a.JwksUrl},
 	}
 	var errs []error
 	bad := func(arg string, v any, reason string) { errs = append(errs, fmt.Errorf("%s %v: %s", arg, v, reason)) }
@@ -411,6 +426,16 @@ func (a *Args) resolve() (pipeline.API, error) {
 	}
 	if v := a.ApiKeySecretArn; v != "" && !pipeline.IsARN(v, "secretsmanager") {
 		bad("apiKeySecretArn", v, "not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+	}
+	if a.JwtIssuer != "" || a.JwtAudience != "" || a.JwksUrl != "" {
+		if field, r := pipeline.JWTReason(api.JWT); r != "" {
+			// The rule names the config's fields; name the arguments.
+			arg := map[string]struct{ name, value string }{
+				"issuer": {"jwtIssuer", a.JwtIssuer}, "audience": {"jwtAudience", a.JwtAudience}, "jwksUrl": {"jwksUrl", a.JwksUrl},
+			}[field]
+			r = strings.Replace(r, "issuer, audience and jwksUrl", "jwtIssuer, jwtAudience and jwksUrl", 1)
+			bad(arg.name, strconv.Quote(arg.value), r)
+		}
 	}
 	for _, f := range []struct {
 		name string

@@ -244,6 +244,46 @@ func checkSecurityGroups(t *testing.T, m *awstest.Mocks, albSG, apiSG awstest.Re
 	}
 }
 
+// TestOrderAPIWithJWT: the issuer, audience and JWKS URL reach the API
+// task as plain environment (none is a secret), and the tasks may reach
+// the JWKS: HTTPS out on 443.
+func TestOrderAPIWithJWT(t *testing.T) {
+	api, table := apiFrom(t, `{"jwt":{"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com/.well-known/jwks.json"}}`, "")
+	m := run(t, api, table).m
+	var defs []struct {
+		Environment []struct{ Name, Value string }
+		Secrets     []struct{ Name, ValueFrom string }
+	}
+	if err := m.OfType(awstest.ECSTaskDefinition)[0].JSON("containerDefinitions", &defs); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range defs[0].Environment {
+		env[kv.Name] = kv.Value
+	}
+	for k, v := range map[string]string{
+		pipeline.EnvJWTIssuer: "https://login.example.com/", pipeline.EnvJWTAudience: "orders",
+		pipeline.EnvJWTJWKSURL: "https://login.example.com/.well-known/jwks.json",
+	} {
+		if env[k] != v {
+			t.Errorf("API env %s = %q, want %q", k, env[k], v)
+		}
+	}
+	if defs[0].Secrets != nil {
+		t.Errorf("secrets = %+v, want none: the issuer's settings are public", defs[0].Secrets)
+	}
+	apiSG, _ := m.Find(awstest.EC2SecurityGroup, "api")
+	out := false
+	for _, r := range m.OfType(awstest.VPCSecurityGroupEgressRule) {
+		if r.String("securityGroupId") == apiSG.ID() && r.Number("fromPort") == 443 && r.String("cidrIpv4") == "0.0.0.0/0" {
+			out = true
+		}
+	}
+	if !out {
+		t.Error("the API tasks cannot reach the JWKS: no HTTPS egress on 443")
+	}
+}
+
 func TestOrderAPIArgErrors(t *testing.T) {
 	api, _ := apiFrom(t, "", "")
 	m, err := awstest.Run(func(ctx *pulumi.Context) error {
@@ -260,5 +300,25 @@ func TestOrderAPIArgErrors(t *testing.T) {
 	}
 	if n := len(m.Resources()); n != 0 {
 		t.Errorf("%d resources registered despite the error", n)
+	}
+
+	for _, tc := range []struct {
+		issuer, audience, jwks string
+		want                   string
+	}{
+		{"https://login.example.com/", "", "https://login.example.com/jwks", `jwtAudience "": jwtIssuer, jwtAudience and jwksUrl are set together`},
+		{"login.example.com", "orders", "https://login.example.com/jwks", `jwtIssuer "login.example.com": must be an https URL`},
+		{"https://login.example.com/", "orders", "http://login.example.com/jwks", `jwksUrl "http://login.example.com/jwks": must be an https URL`},
+		{"https://login.example.com/", "orders", "https://login.example.com:8443/jwks", "must be on port 443"},
+	} {
+		_, err := awstest.Run(func(ctx *pulumi.Context) error {
+			args := orderapi.ArgsOf(api, pipeline.OrderTable{})
+			args.JwtIssuer, args.JwtAudience, args.JwksUrl = tc.issuer, tc.audience, tc.jwks
+			_, err := orderapi.New(ctx, "api", &args)
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("jwt args %q, %q, %q: error = %v, want it to say %q", tc.issuer, tc.audience, tc.jwks, err, tc.want)
+		}
 	}
 }

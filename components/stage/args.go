@@ -92,6 +92,13 @@ type Args struct {
 	Memory int `pulumi:"memory,optional"`
 	// Run the tasks on Fargate Spot.
 	Spot bool `pulumi:"spot,optional"`
+	// Keep a task protected from scale-in while its worker has messages in
+	// flight, so autoscaling and deployments stop idle tasks, never one
+	// mid-message (the worker calls the ECS agent's task protection
+	// endpoint; the task role may protect its own cluster's tasks only).
+	// Default true; false grants no permission and tells the workers not
+	// to call.
+	ScaleInProtection *bool `pulumi:"scaleInProtection,optional"`
 	// How long ECS waits after SIGTERM before SIGKILL, 2 to 120 seconds;
 	// the worker drains in-flight messages within it. Default 30.
 	StopTimeoutSeconds int `pulumi:"stopTimeoutSeconds,optional"`
@@ -167,6 +174,10 @@ func ArgsOf(st pipeline.Stage) Args {
 			ScaleOutOn:              s.ScaleOutOn,
 		},
 	}
+	if st.DisableScaleInProtection {
+		off := false
+		a.ScaleInProtection = &off
+	}
 	if st.Image != "" {
 		// An image of its own runs its own entrypoint.
 		a.Image, a.Worker = pulumi.String(st.Image), ""
@@ -203,6 +214,8 @@ func (a *Args) resolve(name string) (pipeline.Stage, policies.Plan, error) {
 		Memory:         or(a.Memory, pipeline.DefaultMemory),
 		Spot:           a.Spot,
 		Env:            a.Env,
+
+		DisableScaleInProtection: a.ScaleInProtection != nil && !*a.ScaleInProtection,
 	}
 	if r := pipeline.StageNameReason(st.Name); r != "" {
 		bad("stageName", st.Name, r)

@@ -15,6 +15,7 @@ package stage
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecs"
@@ -92,7 +93,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Family: fargate.Family(ctx, name),
 		CPU:    st.CPU, Memory: st.Memory,
 		LogRetentionDays: orDefault(args.LogRetentionDays, DefaultLogRetentionDays),
-		TaskPolicy:       args.taskPolicy(),
+		TaskPolicy:       args.taskPolicy(st),
 		Container: fargate.Container{
 			Name:    st.Name,
 			Image:   args.Image,
@@ -176,10 +177,11 @@ func (a *Args) env(st pipeline.Stage) pulumi.StringMapOutput {
 
 // taskPolicy grants exactly what the worker runtime does: consume its own
 // queue, send to the next queue and to its own DLQ (permanent failures go
-// there at once), and read and update orders.
-func (a *Args) taskPolicy() pulumi.StringOutput {
-	return pulumi.All(a.QueueArn, a.DlqArn, optional(a.NextQueueArn), optional(a.OrderTableArn), optional(a.EventsTopicArn)).ApplyT(func(v []any) string {
-		queue, dlq, next, table, topic := v[0].(string), v[1].(string), v[2].(string), v[3].(string), v[4].(string)
+// there at once), read and update orders, publish order events, and,
+// unless the stage turns it off, set its task's scale-in protection.
+func (a *Args) taskPolicy(stage pipeline.Stage) pulumi.StringOutput {
+	return pulumi.All(a.QueueArn, a.DlqArn, optional(a.NextQueueArn), optional(a.OrderTableArn), optional(a.EventsTopicArn), a.ClusterArn).ApplyT(func(v []any) (string, error) {
+		queue, dlq, next, table, topic, cluster := v[0].(string), v[1].(string), v[2].(string), v[3].(string), v[4].(string), v[5].(string)
 		st := []iampolicy.Statement{
 			iampolicy.Allow("ConsumeOwnQueue", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, queue),
 			iampolicy.Allow("ForwardAndDeadLetter", []string{"sqs:SendMessage"}, next, dlq),
@@ -190,8 +192,35 @@ func (a *Args) taskPolicy() pulumi.StringOutput {
 		if topic != "" {
 			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, topic))
 		}
-		return iampolicy.New(st...).JSON()
+		if !stage.DisableScaleInProtection {
+			tasks, err := clusterTasks(cluster)
+			if err != nil {
+				return "", err
+			}
+			st = append(st, iampolicy.Allow("ScaleInProtection", []string{"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"}, tasks))
+		}
+		return iampolicy.New(st...).JSON(), nil
 	}).(pulumi.StringOutput)
+}
+
+// clusterTasks is the ARN pattern of every task of a cluster, from the
+// cluster's ARN: arn:aws:ecs:<region>:<account>:cluster/<name> gives
+// arn:aws:ecs:<region>:<account>:task/<name>/*. Task protection's actions
+// take the task as their resource (the Service Authorization Reference's
+// resource type task), and a task's ARN names its cluster but not its
+// service, so a task role is scoped to its own cluster's tasks, the
+// narrowest AWS allows.
+func clusterTasks(clusterARN string) (string, error) {
+	parts := strings.Split(clusterARN, ":")
+	name, ok := "", false
+	if len(parts) == 6 && parts[0] == "arn" && parts[2] == "ecs" {
+		name, ok = strings.CutPrefix(parts[5], "cluster/")
+	}
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("clusterArn %q: not an ECS cluster's ARN (arn:aws:ecs:<region>:<account>:cluster/<name>)", clusterARN)
+	}
+	parts[5] = "task/" + name + "/*"
+	return strings.Join(parts, ":"), nil
 }
 
 // optional resolves a nil input to "".

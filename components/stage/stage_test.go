@@ -349,13 +349,18 @@ func TestServiceIsPrivateAndClosed(t *testing.T) {
 	}
 }
 
+// clusterTasks is every task of the test cluster: the most a task role
+// may protect from scale-in.
+const clusterTasks = "arn:aws:ecs:us-east-1:123456789012:task/kitchen/*"
+
 func TestTaskRoleIsExactlyScoped(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		w    wiring
-		want map[string][]string
+		name  string
+		stage string
+		w     wiring
+		want  map[string][]string
 	}{
-		{"middle stage", wiring{next: true, table: true}, map[string][]string{
+		{"middle stage", `{"name":"grill","worker":"grill"}`, wiring{next: true, table: true}, map[string][]string{
 			"sqs:ReceiveMessage":          {queueArn},
 			"sqs:DeleteMessage":           {queueArn},
 			"sqs:ChangeMessageVisibility": {queueArn},
@@ -363,8 +368,19 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 			"sqs:SendMessage":             {nextArn, dlqArn},
 			"dynamodb:GetItem":            {tableArn},
 			"dynamodb:UpdateItem":         {tableArn},
+			"ecs:UpdateTaskProtection":    {clusterTasks},
+			"ecs:GetTaskProtection":       {clusterTasks},
 		}},
-		{"last stage, no table", wiring{}, map[string][]string{
+		{"last stage, no table", `{"name":"grill","worker":"grill"}`, wiring{}, map[string][]string{
+			"sqs:ReceiveMessage":          {queueArn},
+			"sqs:DeleteMessage":           {queueArn},
+			"sqs:ChangeMessageVisibility": {queueArn},
+			"sqs:GetQueueAttributes":      {queueArn},
+			"sqs:SendMessage":             {dlqArn},
+			"ecs:UpdateTaskProtection":    {clusterTasks},
+			"ecs:GetTaskProtection":       {clusterTasks},
+		}},
+		{"scale-in protection off", `{"name":"grill","worker":"grill","scaleInProtection":false}`, wiring{}, map[string][]string{
 			"sqs:ReceiveMessage":          {queueArn},
 			"sqs:DeleteMessage":           {queueArn},
 			"sqs:ChangeMessageVisibility": {queueArn},
@@ -373,7 +389,7 @@ func TestTaskRoleIsExactlyScoped(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := stageFrom(t, `{"name":"grill","worker":"grill"}`, "")
+			st := stageFrom(t, tc.stage, "")
 			m, err := run(t, argsFor(st, tc.w))
 			if err != nil {
 				t.Fatal(err)
@@ -462,5 +478,71 @@ func TestStageArgErrors(t *testing.T) {
 				t.Errorf("%d resources registered despite the error", n)
 			}
 		})
+	}
+}
+
+// Scale-in protection: on by default with the environment unchanged; off,
+// the workers are told not to call the endpoint. The task role's side is
+// in TestTaskRoleIsExactlyScoped.
+func TestScaleInProtectionSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		arg     *bool
+		wantEnv map[string]string // extra variables beyond TaskEnv of a default stage
+	}{
+		{"unset: on", nil, nil},
+		{"true", ptr(true), nil},
+		{"false", ptr(false), map[string]string{pipeline.EnvScaleInProtection: "false"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := stageFrom(t, `{"name":"grill","worker":"grill"}`, "")
+			a := argsFor(st, wiring{})
+			a.ScaleInProtection = tc.arg
+			m, err := run(t, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var defs []struct {
+				Environment []struct{ Name, Value string }
+			}
+			if err := one(t, m, awstest.ECSTaskDefinition).JSON("containerDefinitions", &defs); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{}
+			for _, kv := range defs[0].Environment {
+				env[kv.Name] = kv.Value
+			}
+			want := st.TaskEnv(pipeline.Queues{URL: queueURL, DLQURL: dlqURL})
+			maps.Copy(want, tc.wantEnv)
+			if !maps.Equal(env, want) {
+				t.Errorf("environment = %v, want %v", env, want)
+			}
+			_, protects := m.Grants(t, "grill-task")["ecs:UpdateTaskProtection"]
+			if protects != (tc.arg == nil || *tc.arg) {
+				t.Errorf("task role may protect the task: %v, want %v", protects, !protects)
+			}
+		})
+	}
+	// The stack config's switch reaches the component through ArgsOf.
+	off := stage.ArgsOf(stageFrom(t, `{"name":"grill","worker":"grill","scaleInProtection":false}`, ""))
+	if off.ScaleInProtection == nil || *off.ScaleInProtection {
+		t.Errorf("ArgsOf(scaleInProtection: false).ScaleInProtection = %v, want false", off.ScaleInProtection)
+	}
+	if on := stage.ArgsOf(stageFrom(t, `{"name":"grill","worker":"grill"}`, "")); on.ScaleInProtection != nil {
+		t.Errorf("ArgsOf(default).ScaleInProtection = %v, want unset (the default)", *on.ScaleInProtection)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// The task role's protection is scoped from the cluster's ARN, known only
+// once the cluster exists: a value that is not one fails the deployment,
+// naming it, rather than granting anything wider.
+func TestClusterArnThatIsNotOneFails(t *testing.T) {
+	a := argsFor(stageFrom(t, `{"name":"grill","worker":"grill"}`, ""), wiring{})
+	a.ClusterArn = pulumi.String("arn:aws:ecs:us-east-1:123456789012:service/kitchen/grill")
+	_, err := run(t, a)
+	if err == nil || !strings.Contains(err.Error(), "not an ECS cluster's ARN") {
+		t.Fatalf("error = %v, want one naming the cluster ARN", err)
 	}
 }

@@ -165,8 +165,15 @@ func TestStagesAreChainedWithExactPermissions(t *testing.T) {
 		return q.Outputs["arn"].(string)
 	}
 	table := m.OfType(awstest.DynamoDBTable)[0]
+	clusterTasks := strings.Replace(m.OfType(awstest.ECSCluster)[0].Outputs["arn"].(string), ":cluster/", ":task/", 1) + "/*"
 	for i, name := range burgerStages {
 		grants := m.Grants(t, name+"-task")
+		// Scale-in protection: the stage's own cluster's tasks, nothing wider.
+		for _, a := range []string{"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"} {
+			if got := grants[a]; !slices.Equal(got, []string{clusterTasks}) {
+				t.Errorf("%s %s on %v, want the cluster's tasks %s", name, a, got, clusterTasks)
+			}
+		}
 		wantSend := []string{arn(name + "-dlq")}
 		wantNext := ""
 		if i+1 < len(burgerStages) {

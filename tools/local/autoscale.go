@@ -120,6 +120,7 @@ func (r *Runner) sampleStages(ctx context.Context) []StageSnapshot {
 			Name: st.Name, Worker: st.Worker, Policy: plan.String(),
 			Visible: q.Visible, InFlight: q.InFlight, DLQ: dlq.Visible + dlq.InFlight,
 			Tasks: running, Desired: desired, Min: plan.Min, Max: plan.Max,
+			Protected: r.agent.protectedCount(r.sup.Tasks(st.Name), now),
 			Succeeded: rates.Succeeded, Failed: rates.Failed,
 			Throughput: rates.Throughput, ProcessingMs: rates.ProcessingMs,
 		}
@@ -165,12 +166,25 @@ func (r *Runner) reconcile(i, want int) {
 		}
 		r.pending[i] = r.pending[i][:last]
 	}
+	// ECS never stops a task protected from scale-in: it stops
+	// unprotected ones (here the newest first), and waits for the rest
+	// until their workers release their protection or it expires.
 	grace := st.StopTimeout
+	now := time.Now()
 	for j := len(running) - 1; have > want && j >= 0; j-- {
 		t := running[j]
+		if r.agent.protected(t.Name, now) {
+			continue
+		}
 		have--
 		r.opts.Log.Info("scale-in: stopping worker", "task", t.Name)
 		r.sup.Terminate(t, grace)
+	}
+	if waiting := max(0, have-want); waiting != r.waiting[i] {
+		r.waiting[i] = waiting
+		if waiting > 0 {
+			r.opts.Log.Info("scale-in: waiting for protected workers", "stage", st.Name, "waiting", waiting)
+		}
 	}
 }
 

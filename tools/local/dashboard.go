@@ -116,7 +116,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func serve(ctx context.Context, addr string, h http.Handler) (net.Addr, <-chan error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local: dashboard: %w", err)
+		return nil, nil, fmt.Errorf("local: listen on %s: %w", addr, err)
 	}
 	// Request contexts derive from ctx, so open event streams end with
 	// the run instead of holding Shutdown up.

@@ -85,10 +85,14 @@ func start(t *testing.T, o local.Options) *local.Runner {
 
 // TestOrdersCompleteAndTheSummaryMatchesTheTable runs `linecook local
 // --orders` in-process on the burger pipeline and checks every number of
-// its summary against the order table itself.
+// its summary against the order table itself. The stack's token issuer
+// is the cloud's: the local API, whose orders nobody signs, ignores it.
 func TestOrdersCompleteAndTheSummaryMatchesTheTable(t *testing.T) {
 	r := start(t, local.Options{
-		Config:    config(t, map[string]string{"linecook:scaling": `{"policy":"fixed","desired":1}`}),
+		Config: config(t, map[string]string{
+			"linecook:scaling": `{"policy":"fixed","desired":1}`,
+			"linecook:api":     `{"jwt":{"issuer":"https://login.example.com/","audience":"orders","jwksUrl":"https://login.example.com/jwks"}}`,
+		}),
 		TimeScale: 10,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

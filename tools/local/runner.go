@@ -18,6 +18,7 @@ import (
 	"github.com/linecook/linecook/pipeline"
 	"github.com/linecook/linecook/policies"
 	"github.com/linecook/linecook/tools/emulators"
+	"github.com/linecook/linecook/workers/protect"
 )
 
 // Options configures a local run.
@@ -71,11 +72,13 @@ type Runner struct {
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup
 	orders   *tableTracker
+	agent    *agent
 	events   *eventWatch
 	mu       sync.Mutex
 	desired  []int
 	pending  [][]*time.Timer // starts waiting out the task start delay
 	seq      []int
+	waiting  []int // tasks each stage's scale-in waits on: protected
 	stopping bool
 }
 
@@ -125,12 +128,20 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		return nil, err
 	}
 
+	// The ECS agent's task protection endpoint, for the workers.
+	r.agent = newAgent(o.Stack)
+	agentAddr, _, err := serve(runCtx, "127.0.0.1:0", r.agent.handler())
+	if err != nil {
+		return nil, err
+	}
+	r.agent.url = "http://" + agentAddr.String() + "/api"
+
 	r.sup = &Supervisor{Command: o.TaskCommand, Env: env, LogDir: o.WorkDir, Metrics: r.metrics.record, OnExit: r.onExit}
 	if err := r.startAPI(ctx); err != nil {
 		return nil, err
 	}
 	n := len(o.Config.Stages)
-	r.desired, r.pending, r.seq = make([]int, n), make([][]*time.Timer, n), make([]int, n)
+	r.desired, r.pending, r.seq, r.waiting = make([]int, n), make([][]*time.Timer, n), make([]int, n), make([]int, n)
 	for i, st := range o.Config.Stages {
 		plan := st.Plan()
 		r.desired[i] = plan.Desired
@@ -209,6 +220,10 @@ func (r *Runner) Queues() []StageQueues { return r.queues }
 // Table is the order table's name.
 func (r *Runner) Table() string { return r.table }
 
+// ProtectionUpdates is how many times the workers set or released their
+// task's scale-in protection on the local agent.
+func (r *Runner) ProtectionUpdates() int { return r.agent.updates() }
+
 // Supervisor runs the tasks (fault tests kill them through it).
 func (r *Runner) Supervisor() *Supervisor { return r.sup }
 
@@ -256,6 +271,10 @@ func (r *Runner) startAPI(ctx context.Context) error {
 	}
 	a := r.opts.Config.API
 	a.Port = port
+	// The local pipeline places its own orders and has no token issuer
+	// to sign them, as it has no API key (a secret in AWS): its API asks
+	// for neither, whatever linecook:api.jwt says.
+	a.JWT = pipeline.JWT{}
 	env := a.APIEnv(r.queues[0].URL, r.table)
 	env[pipeline.EnvEventsTopicARN] = r.EventsTopic()
 	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)
@@ -276,6 +295,11 @@ func (r *Runner) taskEnv(i int) map[string]string {
 	}
 	env := st.TaskEnv(q)
 	env["LINECOOK_WORK_SCALE"] = strconv.FormatFloat(1/r.opts.TimeScale, 'g', -1, 64)
+	// A worker holds its protection for a release delay after its last
+	// message; scale-in runs on the run's clock, so the delay does too.
+	if _, set := st.Env[protect.EnvReleaseDelay]; !set {
+		env[protect.EnvReleaseDelay] = scaledDuration(protect.DefaultReleaseDelay, r.opts.TimeScale).String()
+	}
 	return env
 }
 
@@ -289,13 +313,22 @@ func (r *Runner) startWorker(i int) error {
 	if args == nil {
 		return fmt.Errorf("local: stage %s brings its own image %s, which linecook local cannot run; give it a built-in worker", st.Name, st.Image)
 	}
-	_, err := r.sup.Start(name, st.Name, args, r.taskEnv(i))
-	return err
+	env := r.taskEnv(i)
+	// As ECS injects it into every container: the task's own path on the
+	// local agent.
+	env[protect.EnvAgentURI] = r.agent.uri(name)
+	r.agent.track(name)
+	if _, err := r.sup.Start(name, st.Name, args, env); err != nil {
+		r.agent.forget(name)
+		return err
+	}
+	return nil
 }
 
 // onExit replaces a worker that exited on its own (a crash), as an ECS
 // service replaces a failed task.
 func (r *Runner) onExit(t *Task, stopped bool) {
+	r.agent.forget(t.Name)
 	r.mu.Lock()
 	quitting := r.stopping
 	r.mu.Unlock()

@@ -33,6 +33,9 @@ type StageSnapshot struct {
 	Desired int `json:"desired"`
 	Min     int `json:"min"`
 	Max     int `json:"max"`
+	// Protected are tasks protected from scale-in: their workers have
+	// messages in flight. A scale-in waits for them.
+	Protected int `json:"protected"`
 	// From the workers' EMF lines.
 	Succeeded    int64   `json:"succeeded"`
 	Failed       int64   `json:"failed"`

@@ -104,6 +104,17 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// maxReceiveWait is SQS's longest long poll.
+const maxReceiveWait = 20 * time.Second
+
+// receiveWait is how long a receive long-polls: SQS's 20 s, or less when
+// the drain is shorter, so that a receive in flight at shutdown ends
+// within the drain (Run lets it finish rather than abandon it), and at
+// least a second.
+func (c Config) receiveWait() time.Duration {
+	return min(maxReceiveWait, max(time.Second, (c.DrainTimeout-time.Second).Truncate(time.Second)))
+}
+
 // pollers is the number of receive loops: enough concurrent receives that
 // the concurrency limit is reached when handlers are quick, at least two so
 // one receives while the other waits for free slots.

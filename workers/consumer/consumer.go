@@ -89,7 +89,22 @@ type options struct {
 	metrics    io.Writer
 	middleware []workers.Middleware
 	sqsBackoff backoff
+	protector  Protector
 }
+
+// Protector is told when the worker goes from no message in flight to
+// some (Busy) and back (Idle), alternately, starting with Busy; a
+// message is in flight from its receive until it is settled. Its methods
+// must return at once: the calls happen on the message path.
+// protect.Guard keeps the ECS task's scale-in protection that way.
+type Protector interface {
+	Busy()
+	Idle()
+}
+
+// WithProtector tells p when the worker is busy and when idle. A nil p
+// turns it off (a nil *protect.Guard, too, does nothing).
+func WithProtector(p Protector) Option { return func(o *options) { o.protector = p } }
 
 // WithLogger sets the logger. The default writes JSON to stderr at the
 // configured LogLevel.
@@ -132,6 +147,12 @@ type Consumer struct {
 	draining                              atomic.Bool
 	received, succeeded, failed, released atomic.Int64
 	deadLettered                          atomic.Int64
+
+	protector Protector
+	// transitions serialises the protector's signals; busy is the last
+	// one sent.
+	transitions sync.Mutex
+	busy        bool
 }
 
 // New builds a Consumer for one stage from its Config, an SQS client and
@@ -169,6 +190,7 @@ func New(cfg Config, client SQS, h workers.Handler, opts ...Option) (*Consumer, 
 		backoff:   o.sqsBackoff,
 		receiving: &health{log: log, what: "receiving from " + cfg.QueueURL},
 		seed:      maphash.MakeSeed(),
+		protector: o.protector,
 	}
 	if o.metrics != nil {
 		c.metrics = newEMF(o.metrics, cfg.Stage)
@@ -192,13 +214,14 @@ func New(cfg Config, client SQS, h workers.Handler, opts ...Option) (*Consumer, 
 }
 
 // Run consumes the stage's queue until ctx is cancelled, then drains:
-// it stops receiving at once (abandoning the long poll), returns messages
-// it has not started to the queue, gives handlers in flight DrainTimeout
-// to finish before cancelling their ctx, flushes the sends, deletes and
-// visibility changes still pending, and returns nil. Every message it
-// received is then either completed (forwarded and deleted) or visible in
-// the queue again, or, if a handler ignored its cancelled ctx, visible
-// again when its visibility timeout ends.
+// it starts no new receive, lets the long polls in flight end (they are
+// never longer than the drain) and returns what they bring and every
+// message it has not started to the queue, gives handlers in flight
+// DrainTimeout to finish before cancelling their ctx, flushes the sends,
+// deletes and visibility changes still pending, and returns nil. Every
+// message it received is then either completed (forwarded and deleted)
+// or visible in the queue again, or, if a handler ignored its cancelled
+// ctx, visible again when its visibility timeout ends.
 //
 // SQS failures never end Run: it backs off and retries until ctx ends.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -229,11 +252,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	c.draining.Store(true)
-	polling.Wait()
 	drainStart := time.Now()
 	c.log.Info("draining: stopped receiving", logkey.DrainTimeout, c.cfg.DrainTimeout.String())
 	drained := make(chan struct{})
 	go func() {
+		// Long polls in flight end on their own, within the drain: SQS
+		// hands messages to a long poll whose caller has gone all the
+		// same, and those would stay invisible for a visibility timeout
+		// and count a receive. What they bring goes straight back.
+		polling.Wait()
 		c.inflight.Wait()
 		close(drained)
 	}()
@@ -288,6 +315,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
+// transition tells the protector when the count of messages in flight
+// has reached or left zero. Counts change on many goroutines at once, so
+// two transitions can reach here out of order; each reads the count
+// afresh under the lock and sends only a change, so the last signal sent
+// always matches the count, and Busy and Idle alternate.
+func (c *Consumer) transition() {
+	if c.protector == nil {
+		return
+	}
+	c.transitions.Lock()
+	defer c.transitions.Unlock()
+	busy := c.active.Load() > 0
+	if busy == c.busy {
+		return
+	}
+	c.busy = busy
+	if busy {
+		c.protector.Busy()
+	} else {
+		c.protector.Idle()
+	}
+}
+
 func (c *Consumer) batchers() []*batcher {
 	bs := []*batcher{c.deletes}
 	if c.next != nil {
@@ -300,11 +350,13 @@ func (c *Consumer) batchers() []*batcher {
 }
 
 // poll receives messages while ctx lasts, as many at a time as it holds
-// free slots, and starts a handler for each.
+// free slots, and starts a handler for each. A receive runs on
+// handlerCtx: once started it is let finish after ctx ends (see Run),
+// unless the drain times out first.
 func (c *Consumer) poll(ctx, handlerCtx context.Context) {
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              &c.cfg.QueueURL,
-		WaitTimeSeconds:       20,
+		WaitTimeSeconds:       int32(c.cfg.receiveWait() / time.Second),
 		VisibilityTimeout:     int32(c.cfg.VisibilityTimeout / time.Second),
 		MessageAttributeNames: []string{"All"},
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
@@ -323,7 +375,7 @@ func (c *Consumer) poll(ctx, handlerCtx context.Context) {
 			return
 		}
 		in.MaxNumberOfMessages = int32(n)
-		out, err := c.client.ReceiveMessage(ctx, in)
+		out, err := c.client.ReceiveMessage(handlerCtx, in)
 		now := time.Now()
 		var msgs []types.Message
 		if out != nil {
@@ -409,13 +461,19 @@ func (c *Consumer) start(handlerCtx context.Context, m *types.Message, received 
 		d.msg.SentAt = time.UnixMilli(ms)
 	}
 	c.inflight.Add(1)
-	c.active.Add(1)
+	if c.active.Add(1) == 1 {
+		c.transition()
+	}
 	go c.process(handlerCtx, d)
 }
 
 func (c *Consumer) process(handlerCtx context.Context, d *delivery) {
 	defer c.inflight.Done()
-	defer c.active.Add(-1)
+	defer func() {
+		if c.active.Add(-1) == 0 {
+			c.transition()
+		}
+	}()
 	defer c.slots.release(1)
 	if c.draining.Load() {
 		c.release(d, "draining")

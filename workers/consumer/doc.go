@@ -17,7 +17,8 @@
 //
 // # A message's way through
 //
-// Pollers long-poll the queue (20 s, up to 10 messages, with every message
+// Pollers long-poll the queue (20 s, or a second under the drain timeout
+// when that is shorter; up to 10 messages, with every message
 // attribute and the ApproximateReceiveCount and SentTimestamp system
 // attributes), asking only for as many messages as there are free slots
 // under the concurrency limit, so no message waits received but unstarted
@@ -60,13 +61,22 @@
 //
 // # Shutdown
 //
-// When Run's ctx is cancelled it stops receiving at once (the long poll is
-// abandoned), returns received messages it has not started to the queue
-// (visibility 0), lets running handlers finish for up to
-// LINECOOK_DRAIN_TIMEOUT, then cancels their ctx and returns their messages
-// too, flushes pending sends, deletes and visibility changes, and
-// returns. The stack sets the drain timeout a few seconds under ECS's
+// When Run's ctx is cancelled it starts no new receive, lets the long
+// polls in flight end (SQS would hand messages to an abandoned one all the
+// same, leaving them invisible for a visibility timeout), returns received
+// messages it has not started to the queue (visibility 0), lets running
+// handlers finish for up to LINECOOK_DRAIN_TIMEOUT, then cancels their ctx
+// and returns their messages too, flushes pending sends, deletes and
+// visibility changes, and returns. The stack sets the drain timeout a few seconds under ECS's
 // stopTimeout for that last flush.
+//
+// # Scale-in protection
+//
+// WithProtector tells a Protector when the worker goes from no message in
+// flight to some and back, and nothing else; it never waits for it.
+// linecookd passes a protect.Guard, which keeps the ECS task protected
+// from scale-in while the worker is busy (package workers/protect), so
+// that autoscaling stops idle tasks, not ones mid-message.
 //
 // # Settings
 //

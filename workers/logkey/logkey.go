@@ -49,7 +49,8 @@ const (
 	// on the request, in milliseconds.
 	DurationMS = "duration_ms"
 	// RetryIn is how long a failed message stays invisible before its
-	// retry.
+	// retry, or how long the worker waits before it tries a failed
+	// scale-in protection call again.
 	RetryIn = "retry_in"
 	// MaxReceiveCount is the receive after which SQS moves a failing
 	// message to the DLQ.
@@ -105,6 +106,15 @@ const (
 	Failures = "failures"
 	// Outage is how long an SQS outage lasted.
 	Outage = "outage"
+	// Protected is whether the worker's task is (or is to be) protected
+	// from scale-in.
+	Protected = "protected"
+	// ProtectionExpiry is how long a task's scale-in protection lasts
+	// unless the worker renews or releases it.
+	ProtectionExpiry = "protection_expiry"
+	// ReleaseDelay is how long a worker stays idle before it releases
+	// its task's scale-in protection.
+	ReleaseDelay = "release_delay"
 )
 
 // Keys of the order API.
@@ -126,6 +136,20 @@ const (
 	Addr = "addr"
 	// APIKey is whether order requests need the API key (never the key).
 	APIKey = "api_key"
+	// JWTIssuer is the issuer whose bearer tokens the API accepts ("" when
+	// it accepts none).
+	JWTIssuer = "jwt_issuer"
+	// Principal is who made the request, as the API authenticated it:
+	// its bearer token's subject, or "api-key" (orders.PlacedByAPIKey).
+	// On a POST /orders line, who placed the order.
+	Principal = "principal"
+	// JWKSURL is where the token issuer publishes its keys.
+	JWKSURL = "jwks_url"
+	// KeyIDs are the ids of the issuer's keys the API verifies with.
+	KeyIDs = "key_ids"
+	// SkippedKeys counts the issuer's keys the API cannot verify with
+	// (not RS256 or ES256, or not for signing).
+	SkippedKeys = "skipped_keys"
 )
 
 // Keys of order events (burger/events).

@@ -51,7 +51,7 @@ func TestLinecookdLogsOnlyDocumentedKeys(t *testing.T) {
 	vocab := l.vocabulary(t)
 	// These packages log: a check that finds no key in one of them is
 	// not seeing its calls.
-	logging := map[string]bool{"workers": true, "workers/consumer": true, "burger/api": true, "burger/handlers": true, linecookd: true}
+	logging := map[string]bool{"workers": true, "workers/consumer": true, "burger/api": true, "burger/handlers": true, "workers/protect": true, linecookd: true}
 	for _, path := range slices.Sorted(maps.Keys(l.local)) {
 		p := l.local[path]
 		probs, n := check(l.fset, p.files, p.info, vocab)

@@ -29,6 +29,7 @@ func ctx(t *testing.T) context.Context {
 func TestCreateGetRoundTripAndNeverOverwrite(t *testing.T) {
 	s := emutest.Table(t)
 	o := newOrder(t)
+	o.PlacedBy = "auth0|user-42"
 	if err := s.Create(ctx(t), o); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestCreateGetRoundTripAndNeverOverwrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != o.ID || got.Status != orders.Accepted || got.TraceID != o.TraceID || !got.CreatedAt.Equal(o.CreatedAt) ||
+	if got.ID != o.ID || got.Status != orders.Accepted || got.TraceID != o.TraceID || got.PlacedBy != o.PlacedBy || !got.CreatedAt.Equal(o.CreatedAt) ||
 		len(got.Items) != 2 || got.Items[0] != o.Items[0] || len(got.Stages) != 0 || !got.CompletedAt.IsZero() {
 		t.Errorf("Get = %+v, want %+v", got, o)
 	}
@@ -242,7 +243,7 @@ func TestWithdrawOnlyUnstartedOrdersAndKeepThemWithdrawn(t *testing.T) {
 
 func TestIdempotencyRecords(t *testing.T) {
 	s := emutest.Table(t)
-	rec := orders.Idempotency{Key: "c1b2-retry", OrderID: orders.NewID(t0), TraceID: orders.NewTraceID(), RequestHash: "h1", CreatedAt: t0}
+	rec := orders.Idempotency{Key: "c1b2-retry", OrderID: orders.NewID(t0), TraceID: orders.NewTraceID(), RequestHash: "h1", PlacedBy: "user-42", CreatedAt: t0}
 	if err := s.PutIdempotency(ctx(t), rec); err != nil {
 		t.Fatal(err)
 	}

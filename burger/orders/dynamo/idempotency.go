@@ -20,7 +20,7 @@ import (
 func (s *Store) PutIdempotency(ctx context.Context, rec orders.Idempotency) error {
 	item, err := attributevalue.MarshalMap(idemItem{
 		ID: idemPrefix + rec.Key, Kind: kindIdempotency, OrderID: rec.OrderID, TraceID: rec.TraceID,
-		RequestHash: rec.RequestHash, CreatedAt: rec.CreatedAt.UTC(), Done: rec.Done,
+		RequestHash: rec.RequestHash, PlacedBy: rec.PlacedBy, CreatedAt: rec.CreatedAt.UTC(), Done: rec.Done,
 		ExpiresAt: rec.CreatedAt.Add(IdempotencyTTL).Unix(),
 	})
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Store) GetIdempotency(ctx context.Context, k string) (orders.Idempotenc
 	}
 	return orders.Idempotency{
 		Key: k, OrderID: it.OrderID, TraceID: it.TraceID, RequestHash: it.RequestHash,
-		CreatedAt: it.CreatedAt, Done: it.Done,
+		PlacedBy: it.PlacedBy, CreatedAt: it.CreatedAt, Done: it.Done,
 	}, nil
 }
 

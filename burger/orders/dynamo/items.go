@@ -16,6 +16,7 @@ type orderItem struct {
 	Status      string               `dynamodbav:"status"`
 	Items       []lineItem           `dynamodbav:"items"`
 	TraceID     string               `dynamodbav:"traceId"`
+	PlacedBy    string               `dynamodbav:"placedBy,omitempty"`
 	CreatedDay  string               `dynamodbav:"createdDay,omitempty"`
 	CreatedAt   time.Time            `dynamodbav:"createdAt"`
 	CompletedAt *time.Time           `dynamodbav:"completedAt,omitempty"`
@@ -39,6 +40,7 @@ type idemItem struct {
 	OrderID     string    `dynamodbav:"orderId"`
 	TraceID     string    `dynamodbav:"traceId"`
 	RequestHash string    `dynamodbav:"requestHash"`
+	PlacedBy    string    `dynamodbav:"placedBy,omitempty"`
 	CreatedAt   time.Time `dynamodbav:"createdAt"`
 	Done        bool      `dynamodbav:"done"`
 	ExpiresAt   int64     `dynamodbav:"expiresAt"`
@@ -54,7 +56,7 @@ type tombstoneItem struct {
 
 func toItem(o orders.Order) orderItem {
 	it := orderItem{
-		ID: o.ID, Kind: kindOrder, Status: string(o.Status), TraceID: o.TraceID,
+		ID: o.ID, Kind: kindOrder, Status: string(o.Status), TraceID: o.TraceID, PlacedBy: o.PlacedBy,
 		CreatedAt: o.CreatedAt.UTC(), CreatedDay: day(o.CreatedAt),
 		// Never nil: stage updates set paths inside this map, and
 		// DynamoDB refuses a path whose parent does not exist.
@@ -84,7 +86,7 @@ func toStageItem(st orders.StageState) stageItem {
 
 func (it orderItem) order() orders.Order {
 	o := orders.Order{
-		ID: it.ID, Status: orders.Status(it.Status), TraceID: it.TraceID,
+		ID: it.ID, Status: orders.Status(it.Status), TraceID: it.TraceID, PlacedBy: it.PlacedBy,
 		CreatedAt: it.CreatedAt, Stages: make(map[string]orders.StageState, len(it.Stages)),
 	}
 	for _, l := range it.Items {

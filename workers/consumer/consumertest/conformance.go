@@ -70,11 +70,13 @@ func RunConformance(t *testing.T, h Harness) {
 }
 
 // StageConfig is the consumer's configuration for a stage on q: stage
-// "grill", eight at a time, a 30 s visibility timeout, retries from 1 s.
+// "grill", eight at a time, a 30 s visibility timeout, retries from 1 s,
+// a 3 s drain (so long polls of 2 s: every test ends with a shutdown,
+// which lets the polls in flight end).
 func StageConfig(q Queues, maxReceiveCount int) consumer.Config {
 	return consumer.Config{
 		Stage: "grill", QueueURL: q.URL, NextQueueURL: q.NextURL, DLQURL: q.DLQURL,
-		Concurrency: 8, VisibilityTimeout: 30 * time.Second, DrainTimeout: 10 * time.Second, MaxReceiveCount: maxReceiveCount,
+		Concurrency: 8, VisibilityTimeout: 30 * time.Second, DrainTimeout: 3 * time.Second, MaxReceiveCount: maxReceiveCount,
 		RetryBaseDelay: time.Second, RetryMaxDelay: time.Minute,
 	}
 }
