@@ -22,7 +22,9 @@
 // bearer token that is presented must be valid: a request carrying a bad
 // token is refused whatever else it carries, so a client learns its token
 // is bad rather than having its orders recorded under the API key. The
-// health checks need none (the load balancer has none). Each order
+// health checks need none (the load balancer has none), nor do the live
+// page's files and the menu (page.go), which a browser loads before it
+// has any; its event stream does. Each order
 // records who placed it: the token's subject, or "api-key".
 //
 // # Never a half-written order

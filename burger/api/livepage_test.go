@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/linecook/linecook/burger/oidc/oidctest"
 )
 
 // browser starts headless Chromium (scripts/setup.sh installs it), as
@@ -133,4 +135,48 @@ func TestLivePageAsksForTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll("forgotten, the key is asked for again", `!document.querySelector('#auth').hidden && sessionStorage.getItem('linecook.credential') === null`)
+}
+
+// TestLivePageWithABearerToken: with JWT sign-in, the same page takes a
+// token from the issuer where it would take the key, sends it as a bearer
+// token, and the order it places records the token's subject.
+func TestLivePageWithABearerToken(t *testing.T) {
+	iss := oidctest.New(t)
+	f := start(t, withIssuer(iss))
+	url := liveServer(t, f, nil, 200*time.Millisecond, time.Second)
+	ctx := browser(t)
+	poll := func(what, cond string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`body`)))
+			t.Fatalf("%s: %v\npage:\n%s", what, err, page)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	poll("the page asks for a credential", `!document.querySelector('#auth').hidden`)
+
+	expired := iss.Sign(t, oidctest.RSAKey, with(iss.Claims("user-42"), "exp", time.Now().Add(-time.Hour).Unix()))
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#credential`), expired), chromedp.Click(chromedp.CSS(`#use-credential`))); err != nil {
+		t.Fatal(err)
+	}
+	poll("an expired token is refused, saying why", `document.querySelector('#auth-error').textContent.includes('expired')`)
+
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#credential`), iss.Token(t, "user-42")), chromedp.Click(chromedp.CSS(`#use-credential`))); err != nil {
+		t.Fatal(err)
+	}
+	poll("the stream opens with the token", `document.querySelector('#conn').textContent === '● live'`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#place`))); err != nil {
+		t.Fatal(err)
+	}
+	poll("the order is accepted", `document.querySelector('#order-result').textContent.startsWith('accepted: ')`)
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#order-result').dataset.order`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll("the page shows its order", `document.querySelector('#recent tr[data-order="`+id+`"]') !== null`)
+	if o, err := f.store.Get(context.Background(), id); err != nil || o.PlacedBy != "user-42" {
+		t.Errorf("order %s placed by %q (%v), want the token's subject user-42", id, o.PlacedBy, err)
+	}
 }
