@@ -145,3 +145,21 @@ const (
 	// milliseconds): when the order is next due for sending again.
 	OrderTableSweepAt = "sweepAt"
 )
+
+// The order table's index of recent orders, which the order API's live
+// page reads (burger/api's GET /orders/stream) instead of scanning the
+// table.
+const (
+	// OrderTableRecentIndex is a global secondary index of the orders by
+	// the UTC day they were placed, newest first within a day: its range
+	// key is the table's own key, the order's ULID, which sorts by
+	// creation time. It projects the keys only, so that only an order's
+	// creation (and withdrawal) writes to it, not each stage's start and
+	// end: the page reads the orders themselves by key.
+	OrderTableRecentIndex = "recent"
+	// OrderTableRecentDay is the index's hash key (a string, YYYY-MM-DD
+	// in UTC): the day the order was placed. Only orders carry it;
+	// idempotency records and withdrawn orders' tombstones stay out of
+	// the index.
+	OrderTableRecentDay = "createdDay"
+)

@@ -5,8 +5,10 @@
 //	POST /orders        accept an order: 202 {"id", "status", "traceId"}, Location /orders/{id}
 //	POST /orders/sync   the reference system's synchronous path: pay inline, then answer
 //	GET  /orders/{id}   status and per-stage timeline (orders.Timeline)
+//	GET  /orders/stream server-sent events of the newest orders, for the live page (live.go)
 //	GET  /healthz       liveness, no dependencies (the load balancer's check)
 //	GET  /readyz        readiness: the table and the queue answer (and the token issuer's keys are fetched)
+//	GET  /              the live order page, public, as are its assets and GET /menu (page.go)
 //
 // Errors are JSON: {"error": "...", "field": "items[1].item", "accepted": [...]}.
 //
@@ -20,7 +22,9 @@
 // bearer token that is presented must be valid: a request carrying a bad
 // token is refused whatever else it carries, so a client learns its token
 // is bad rather than having its orders recorded under the API key. The
-// health checks need none (the load balancer has none). Each order
+// health checks need none (the load balancer has none), nor do the live
+// page's files and the menu (page.go), which a browser loads before it
+// has any; its event stream does. Each order
 // records who placed it: the token's subject, or "api-key".
 //
 // # Never a half-written order
@@ -121,6 +125,8 @@ type Server struct {
 	jwt *oidc.Verifier
 	// exit ends the process (os.Exit) when a fault is injected.
 	exit func(code int)
+	// streams feeds the live page's event streams.
+	streams streams
 	// wrap, set by tests only, wraps the handler Serve serves.
 	wrap func(http.Handler) http.Handler
 }
@@ -160,18 +166,20 @@ func New(cfg Config, store Store, queue Queue, log *slog.Logger) (*Server, error
 }
 
 // Handler returns the API's routes, wrapped in access logging, panic
-// recovery and the credential check. Serve also keeps the token issuer's
-// keys fresh; without it, they are fetched when the first token needs
-// them.
+// recovery and the credential check; the live page's files are served
+// before the check, everything else after it. Serve also keeps the token
+// issuer's keys fresh; without it, they are fetched when the first token
+// needs them.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", s.postOrder)
 	mux.HandleFunc("POST /orders/sync", s.postOrderSync)
 	mux.HandleFunc("GET /orders/{id}", s.getOrder)
+	mux.HandleFunc("GET /orders/stream", s.streamOrders)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", s.notFound)
-	return s.accessLog(s.recoverPanics(s.authenticate(mux)))
+	return s.accessLog(s.recoverPanics(s.page(s.authenticate(mux))))
 }
 
 // routes lists each path's methods, for 405 answers (the catch-all route
@@ -185,6 +193,7 @@ var routes = []struct {
 		return strings.HasPrefix(p, "/orders/") && !strings.Contains(p[len("/orders/"):], "/")
 	}, "GET, HEAD"},
 	{func(p string) bool { return p == "/healthz" || p == "/readyz" }, "GET, HEAD"},
+	{isPage, "GET, HEAD"},
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +204,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, &apiError{Message: fmt.Sprintf("no route %s %s (routes: POST /orders, POST /orders/sync, GET /orders/{id}, GET /healthz, GET /readyz)", r.Method, r.URL.Path)})
+	writeError(w, http.StatusNotFound, &apiError{Message: fmt.Sprintf("no route %s %s (routes: POST /orders, POST /orders/sync, GET /orders/{id}, GET /orders/stream, GET /healthz, GET /readyz, GET /)", r.Method, r.URL.Path)})
 }
 
 // apiError is the JSON body of every error answer.

@@ -516,8 +516,11 @@ func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
 		status       int
 		allow        string
 	}{
-		{"GET", "/menu", 404, ""},
+		{"GET", "/menus", 404, ""},
 		{"GET", "/orders", 405, "POST"},
+		{"POST", "/", 405, "GET, HEAD"},
+		{"DELETE", "/menu", 405, "GET, HEAD"},
+		{"POST", "/orders/stream", 405, "GET, HEAD"},
 		{"DELETE", "/orders/" + orders.NewID(time.Now()), 405, "GET, HEAD"},
 		{"PUT", "/healthz", 405, "GET, HEAD"},
 	}

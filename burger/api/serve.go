@@ -61,6 +61,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: finishing in-flight requests", logkey.DrainTimeout, s.cfg.ShutdownTimeout.String())
+	// Event streams never finish on their own: end them now, and their
+	// pages reconnect to a task that is not stopping, rather than hold
+	// the drain up until its deadline.
+	s.streams.end()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

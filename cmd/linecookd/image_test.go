@@ -117,12 +117,14 @@ func contextFiles(t *testing.T, rules []ignoreRule) []string {
 }
 
 // TestBuildContextIsLinecookdsSourcesOnly: every package linecookd imports
-// is in the context with its non-test Go files, and nothing else is, so
+// is in the context with its non-test Go files and embedded files, and
+// nothing else is, so
 // editing the docs, the stack, the tools or a test changes no image.
 func TestBuildContextIsLinecookdsSourcesOnly(t *testing.T) {
 	rules := readDockerignore(t)
 	files := contextFiles(t, rules)
-	list := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}} {{join .GoFiles \" \"}}{{end}}", "./cmd/linecookd")
+	// Embedded files (the API's live page) are read by the build too.
+	list := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}} {{join .GoFiles \" \"}} {{join .EmbedFiles \" \"}}{{end}}", "./cmd/linecookd")
 	list.Dir = root
 	out, err := list.Output()
 	if err != nil {

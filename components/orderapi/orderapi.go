@@ -162,16 +162,29 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableKey), Type: pulumi.String("S")},
 			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableSweepShard), Type: pulumi.String("S")},
 			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableSweepAt), Type: pulumi.String("N")},
+			&dynamodb.TableAttributeArgs{Name: pulumi.String(pipeline.OrderTableRecentDay), Type: pulumi.String("S")},
 		},
-		// Sparse: only orders no stage has started carry its keys. The
-		// sweeper needs no more than the keys (the id and the due
-		// time), so each order costs the index two small writes.
-		GlobalSecondaryIndexes: dynamodb.TableGlobalSecondaryIndexArray{&dynamodb.TableGlobalSecondaryIndexArgs{
-			Name:           pulumi.String(pipeline.OrderTableSweepIndex),
-			HashKey:        pulumi.String(pipeline.OrderTableSweepShard),
-			RangeKey:       pulumi.String(pipeline.OrderTableSweepAt),
-			ProjectionType: pulumi.String("KEYS_ONLY"),
-		}},
+		GlobalSecondaryIndexes: dynamodb.TableGlobalSecondaryIndexArray{
+			// Sparse: only orders no stage has started carry its keys.
+			// The sweeper needs no more than the keys (the id and the
+			// due time), so each order costs the index two small writes.
+			&dynamodb.TableGlobalSecondaryIndexArgs{
+				Name:           pulumi.String(pipeline.OrderTableSweepIndex),
+				HashKey:        pulumi.String(pipeline.OrderTableSweepShard),
+				RangeKey:       pulumi.String(pipeline.OrderTableSweepAt),
+				ProjectionType: pulumi.String("KEYS_ONLY"),
+			},
+			// The live page's newest orders, by a Query of one day's
+			// partition rather than a Scan. Keys only: stage updates
+			// never write to it. Added to an existing table, it lists the
+			// orders placed from then on (older ones lack its key).
+			&dynamodb.TableGlobalSecondaryIndexArgs{
+				Name:           pulumi.String(pipeline.OrderTableRecentIndex),
+				HashKey:        pulumi.String(pipeline.OrderTableRecentDay),
+				RangeKey:       pulumi.String(pipeline.OrderTableKey),
+				ProjectionType: pulumi.String("KEYS_ONLY"),
+			},
+		},
 		// Idempotency records carry an expiry; without TTL they would be
 		// kept forever.
 		Ttl: &dynamodb.TableTtlArgs{AttributeName: pulumi.String(pipeline.OrderTableTTL), Enabled: pulumi.Bool(true)},
@@ -322,6 +335,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			iampolicy.Allow("StoreOrders", []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, v[1].(string)),
 			iampolicy.Allow("SweepAcceptedOrders", []string{"dynamodb:Query"}, v[1].(string)+"/index/"+pipeline.OrderTableSweepIndex),
 		}
+		// The live page: the newest ids from the recent index, then
+		// the orders by key.
+		st = append(st,
+			iampolicy.Allow("ListRecentOrders", []string{"dynamodb:Query"}, v[1].(string)+"/index/"+pipeline.OrderTableRecentIndex),
+			iampolicy.Allow("ReadRecentOrders", []string{"dynamodb:BatchGetItem"}, v[1].(string)))
 		if t := v[2].(string); t != "" {
 			st = append(st, iampolicy.Allow("PublishOrderEvents", []string{"sns:Publish"}, t))
 		}

@@ -114,17 +114,22 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		!tbl.Bool("ttl.enabled") || tbl.String("ttl.attributeName") != "expiresAt" {
 		t.Errorf("table = %v, want id (S), on demand, encrypted, PITR and protection off by default", tbl.Inputs)
 	}
-	// The sweeper's sparse index of unstarted orders: keyed by shard and
-	// due time, keys only; both keys declared, as DynamoDB requires.
+	// Two keys-only indexes: the sweeper's sparse one of unstarted
+	// orders (shard, due time), and the live page's of recent orders
+	// (day, id); every key attribute declared, as DynamoDB requires.
 	if tbl.String("globalSecondaryIndexes.0.name") != pipeline.OrderTableSweepIndex ||
 		tbl.String("globalSecondaryIndexes.0.hashKey") != pipeline.OrderTableSweepShard ||
 		tbl.String("globalSecondaryIndexes.0.rangeKey") != pipeline.OrderTableSweepAt ||
-		tbl.String("globalSecondaryIndexes.0.projectionType") != "KEYS_ONLY" || tbl.Get("globalSecondaryIndexes.1") != nil {
-		t.Errorf("indexes = %v, want the one sweep index", tbl.Get("globalSecondaryIndexes"))
+		tbl.String("globalSecondaryIndexes.0.projectionType") != "KEYS_ONLY" ||
+		tbl.String("globalSecondaryIndexes.1.name") != pipeline.OrderTableRecentIndex ||
+		tbl.String("globalSecondaryIndexes.1.hashKey") != "createdDay" || tbl.String("globalSecondaryIndexes.1.rangeKey") != "id" ||
+		tbl.String("globalSecondaryIndexes.1.projectionType") != "KEYS_ONLY" || tbl.Get("globalSecondaryIndexes.2") != nil {
+		t.Errorf("indexes = %v, want the sweep index and the recent index", tbl.Get("globalSecondaryIndexes"))
 	}
 	if tbl.String("attributes.1.name") != pipeline.OrderTableSweepShard || tbl.String("attributes.1.type") != "S" ||
-		tbl.String("attributes.2.name") != pipeline.OrderTableSweepAt || tbl.String("attributes.2.type") != "N" {
-		t.Errorf("attributes = %v, want id (S), sweepShard (S), sweepAt (N)", tbl.Get("attributes"))
+		tbl.String("attributes.2.name") != pipeline.OrderTableSweepAt || tbl.String("attributes.2.type") != "N" ||
+		tbl.String("attributes.3.name") != "createdDay" || tbl.String("attributes.3.type") != "S" {
+		t.Errorf("attributes = %v, want id (S), sweepShard (S), sweepAt (N), createdDay (S)", tbl.Get("attributes"))
 	}
 
 	var defs []struct {
@@ -153,11 +158,12 @@ func TestOrderAPIOverHTTP(t *testing.T) {
 		"sqs:SendMessage":        {queueArn},
 		"sqs:GetQueueAttributes": {queueArn},
 	}
-	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} {
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem"} {
 		wantTask[a] = []string{tbl.Outputs["arn"].(string)}
 	}
-	// Query on the sweep index only: never on the table, never a Scan.
-	wantTask["dynamodb:Query"] = []string{tbl.Outputs["arn"].(string) + "/index/accepted"}
+	// Query on the indexes only, never on the table, never a Scan: the
+	// sweeper's and the live page's.
+	wantTask["dynamodb:Query"] = []string{tbl.Outputs["arn"].(string) + "/index/accepted", tbl.Outputs["arn"].(string) + "/index/recent"}
 	if !maps.EqualFunc(grants, wantTask, slices.Equal) {
 		t.Errorf("API task role = %v\nwant %v", grants, wantTask)
 	}

@@ -1,6 +1,7 @@
 // Package dynamo keeps orders in a DynamoDB table: hash key "id" (a
-// string), on-demand capacity, and one sparse index of the orders no stage
-// has started (see sweep.go). Orders are items keyed by their ULID;
+// string), on-demand capacity, and two keys-only indexes: a sparse one of
+// the orders no stage has started (sweep.go), and one of the orders by the
+// day they were placed (recent.go). Orders are items keyed by their ULID;
 // idempotency records share the table under "idem#<key>" and are told
 // apart by their "kind" attribute.
 //

@@ -17,6 +17,7 @@ type orderItem struct {
 	Items       []lineItem           `dynamodbav:"items"`
 	TraceID     string               `dynamodbav:"traceId"`
 	PlacedBy    string               `dynamodbav:"placedBy,omitempty"`
+	CreatedDay  string               `dynamodbav:"createdDay,omitempty"`
 	CreatedAt   time.Time            `dynamodbav:"createdAt"`
 	CompletedAt *time.Time           `dynamodbav:"completedAt,omitempty"`
 	Stages      map[string]stageItem `dynamodbav:"stages"`
@@ -62,7 +63,7 @@ type tombstoneItem struct {
 func toItem(o orders.Order) orderItem {
 	it := orderItem{
 		ID: o.ID, Kind: kindOrder, Status: string(o.Status), TraceID: o.TraceID, PlacedBy: o.PlacedBy,
-		CreatedAt: o.CreatedAt.UTC(),
+		CreatedAt: o.CreatedAt.UTC(), CreatedDay: day(o.CreatedAt),
 		// Never nil: stage updates set paths inside this map, and
 		// DynamoDB refuses a path whose parent does not exist.
 		Stages: make(map[string]stageItem, len(o.Stages)),

@@ -82,13 +82,17 @@ func (s *Store) Get(ctx context.Context, id string) (orders.Order, error) {
 // are absent from the result. Callers that track a batch of orders (the
 // local runner waiting for its orders) use it instead of one Get each.
 func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]orders.Order, error) {
+	return s.getMany(ctx, ids, true)
+}
+
+func (s *Store) getMany(ctx context.Context, ids []string, consistent bool) (map[string]orders.Order, error) {
 	out := make(map[string]orders.Order, len(ids))
 	for start := 0; start < len(ids); start += 100 {
 		keys := make([]map[string]types.AttributeValue, 0, 100)
 		for _, id := range ids[start:min(start+100, len(ids))] {
 			keys = append(keys, key(id))
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(consistent)}}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt > 0 {
 				// Unprocessed keys mean the table is busy: back off.
@@ -338,7 +342,8 @@ func (s *Store) Complete(ctx context.Context, id string, at time.Time) (bool, er
 
 // Recent returns up to n orders, newest first. It scans the whole table,
 // so it is for local dashboards, tests and demos only: against a real
-// table its cost grows with every order ever placed.
+// table its cost grows with every order ever placed. What a deployed
+// reader needs (the API's live page) is RecentIDs, through an index.
 func (s *Store) Recent(ctx context.Context, n int) ([]orders.Order, error) {
 	var all []orders.Order
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{

@@ -22,6 +22,7 @@ func TestSchemaMatchesTheStack(t *testing.T) {
 		{reflect.TypeOf(orderItem{}), "SweepShard", pipeline.OrderTableSweepShard + ",omitempty"},
 		{reflect.TypeOf(orderItem{}), "SweepAt", pipeline.OrderTableSweepAt + ",omitempty"},
 		{reflect.TypeOf(sweepKeys{}), "SweepAt", pipeline.OrderTableSweepAt},
+		{reflect.TypeOf(orderItem{}), "CreatedDay", pipeline.OrderTableRecentDay + ",omitempty"},
 	} {
 		f, ok := tc.typ.FieldByName(tc.field)
 		if got := f.Tag.Get("dynamodbav"); !ok || got != tc.want {

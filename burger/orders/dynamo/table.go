@@ -30,7 +30,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // EnsureTable creates the table if it does not exist, with the key, index
 // and billing the infrastructure gives it (components/orderapi), and waits
 // until it is active. It is for local runs and tests; in AWS the stack
-// owns the table.
+// owns the table. A table that exists without the index is an error: it
+// was made by an older linecook, and the live page would find no orders.
 func (s *Store) EnsureTable(ctx context.Context) error {
 	desc, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
 	var missing *types.ResourceNotFoundException
@@ -41,6 +42,11 @@ func (s *Store) EnsureTable(ctx context.Context) error {
 		}) {
 			return fmt.Errorf("table %s %w", s.table, errNoSweepIndex)
 		}
+		if !slices.ContainsFunc(desc.Table.GlobalSecondaryIndexes, func(i types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(i.IndexName) == pipeline.OrderTableRecentIndex
+		}) {
+			return fmt.Errorf("table %s has no index %s: it was created by an older linecook; delete it to have it created again", s.table, pipeline.OrderTableRecentIndex)
+		}
 	case errors.As(err, &missing):
 		_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
 			TableName:   &s.table,
@@ -49,6 +55,7 @@ func (s *Store) EnsureTable(ctx context.Context) error {
 				{AttributeName: aws.String(pipeline.OrderTableKey), AttributeType: types.ScalarAttributeTypeS},
 				{AttributeName: aws.String(pipeline.OrderTableSweepShard), AttributeType: types.ScalarAttributeTypeS},
 				{AttributeName: aws.String(pipeline.OrderTableSweepAt), AttributeType: types.ScalarAttributeTypeN},
+				{AttributeName: aws.String(pipeline.OrderTableRecentDay), AttributeType: types.ScalarAttributeTypeS},
 			},
 			KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(pipeline.OrderTableKey), KeyType: types.KeyTypeHash}},
 			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
@@ -59,6 +66,15 @@ func (s *Store) EnsureTable(ctx context.Context) error {
 				},
 				// The sweep needs the id and the due time, which
 				// the keys hold; it reads the rest in its claim.
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			}, {
+				IndexName: aws.String(pipeline.OrderTableRecentIndex),
+				KeySchema: []types.KeySchemaElement{
+					{AttributeName: aws.String(pipeline.OrderTableRecentDay), KeyType: types.KeyTypeHash},
+					{AttributeName: aws.String(pipeline.OrderTableKey), KeyType: types.KeyTypeRange},
+				},
+				// Keys only: stage updates then never write to the
+				// index (see RecentIDs).
 				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 			}},
 		})
