@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linecook/linecook/pipeline"
 )
 
 // agent is an httptest stand-in for the ECS agent's endpoint: it records
@@ -246,5 +248,13 @@ func TestSetStopsWithItsContext(t *testing.T) {
 	}
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("Set took %s after its context ended", took)
+	}
+}
+
+// TestEnvEnabledIsTheStacksName: the stack writes the switch under
+// pipeline's name; the runtime reads it under its own.
+func TestEnvEnabledIsTheStacksName(t *testing.T) {
+	if EnvEnabled != pipeline.EnvScaleInProtection {
+		t.Errorf("protect reads %s, the stack writes %s", EnvEnabled, pipeline.EnvScaleInProtection)
 	}
 }

@@ -46,17 +46,17 @@ import (
 	"os"
 	"strconv"
 	"time"
-
-	"github.com/linecook/linecook/pipeline"
 )
 
 // The task environment the package reads. ECS sets EnvAgentURI in every
 // container of a task; the stack sets EnvEnabled (pipeline's
-// EnvScaleInProtection) only to turn protection off; EnvReleaseDelay is
+// EnvScaleInProtection, the same name: the runtime reads its environment
+// without the config parser, as workers/consumer does, and a test holds
+// the two equal) only to turn protection off; EnvReleaseDelay is
 // a stage's to tune (linecook local scales it with its time scale).
 const (
 	EnvAgentURI     = "ECS_AGENT_URI"
-	EnvEnabled      = pipeline.EnvScaleInProtection
+	EnvEnabled      = "LINECOOK_SCALE_IN_PROTECTION"
 	EnvReleaseDelay = "LINECOOK_PROTECTION_RELEASE_DELAY"
 )
 
