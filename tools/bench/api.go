@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/linecook/linecook/burger/events"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -281,7 +280,7 @@ func startAPI(ctx context.Context, e *env, o APIOptions, table, queueURL, profil
 	if err != nil {
 		return "", 0, nil, err
 	}
-	topics := sns.NewFromConfig(awsCfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(e.emu.SQS) })
+	topics := e.emu.SNSClient(awsCfg)
 	topic, err := emulators.CreateTopic(ctx, topics, e.name("order-events"))
 	if err != nil {
 		return "", 0, nil, err
@@ -337,7 +336,7 @@ func serveAPI(ctx context.Context, emu *emulators.Emulators, apiEnv map[string]s
 		logFile.Close()
 		return nil, err
 	}
-	pub := events.NewAsync(sns.NewFromConfig(awsCfg, func(so *sns.Options) { so.BaseEndpoint = aws.String(emu.SQS) }), apiEnv[pipeline.EnvEventsTopicARN], log)
+	pub := events.NewAsync(emu.SNSClient(awsCfg), apiEnv[pipeline.EnvEventsTopicARN], log)
 	srv.PublishEvents(pub)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {

@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -351,6 +353,12 @@ func (e *Emulators) AWSConfig(ctx context.Context) (aws.Config, error) {
 // SQSClient is an SQS client pointed at fauxqs.
 func (e *Emulators) SQSClient(cfg aws.Config) *sqs.Client {
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(e.SQS) })
+}
+
+// SNSClient is an SNS client pointed at fauxqs, which serves SNS on its
+// SQS endpoint.
+func (e *Emulators) SNSClient(cfg aws.Config) *sns.Client {
+	return sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(e.SQS) })
 }
 
 // DynamoDBClient is a DynamoDB client pointed at dynalite.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/linecook/linecook/burger/events"
@@ -35,7 +34,7 @@ type eventWatch struct {
 // watchEvents creates the stack's order-events topic on the emulator and
 // subscribes a queue that the runner reads until ctx ends.
 func (r *Runner) watchEvents(ctx, runCtx context.Context, cfg aws.Config) error {
-	topics := sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(r.emu.SQS) })
+	topics := r.emu.SNSClient(cfg)
 	topic, err := emulators.CreateTopic(ctx, topics, r.opts.Stack+"-order-events")
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
